@@ -1,0 +1,34 @@
+/**
+ * One receiver for the benchmark, in its own process so that it does not share a core with the
+ * load generator: `durable` is the real receiver (Redis write before the answer), `bare` the same
+ * Hono app, parsing and validation with no Redis write.
+ */
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { parseConfig } from '../src/config/index.ts';
+import { createLogger } from '../src/ops/logger.ts';
+import { createReceiverApp } from '../src/receiver/app.ts';
+import { startReceiver } from '../src/receiver/server.ts';
+
+const mode = process.argv[2];
+const prefix = process.argv[3] ?? 'bench';
+const config = parseConfig('', 'bench', process.env);
+config.redis.prefix = prefix;
+config.receiver.port = 0;
+config.receiver.host = '127.0.0.1';
+const logger = createLogger({ process: `bench-${mode}` });
+
+if (mode === 'durable') {
+  const receiver = await startReceiver(config, logger);
+  process.send?.({ port: receiver.port });
+} else {
+  const app = createReceiverApp({
+    config: config.receiver,
+    logger,
+    ingest: async (event) => ({ jobId: event.id, duplicate: false }),
+    ready: async () => true,
+  });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => {
+    process.send?.({ port: (server.address() as AddressInfo).port });
+  });
+}

@@ -1,0 +1,123 @@
+/**
+ * `npm run bench:receiver`: the real receiver (durable: 200 only after the Redis write) against a
+ * bare Hono handler doing the same parsing and validation with no Redis write, in the same run,
+ * under the same load: autocannon, 50 connections, a mix of every TeleCMI sample, each request a
+ * new call (autocannon's idReplacement gives each a fresh cmiuuid) so that nothing is answered as a duplicate.
+ */
+import { fork } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 15);
+const WARMUP_S = 3;
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const samplesDir = new URL('../../shared/telecmi/samples/', import.meta.url);
+
+const samples = readdirSync(samplesDir)
+  .filter((file) => file.endsWith('.json'))
+  .map((file) => JSON.parse(readFileSync(new URL(file, samplesDir), 'utf8')) as Record<string, unknown>);
+
+// autocannon puts a unique id in place of [<id>] in every request it sends.
+const requests = samples.map((sample) => ({
+  method: 'POST' as const,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ ...sample, cmiuuid: `bench-[<id>]` }),
+}));
+
+async function startServer(mode: 'durable' | 'bare', prefix: string) {
+  const child = fork(fileURLToPath(new URL('./receiver-server.ts', import.meta.url)), [mode, prefix], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message) => resolve((message as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+  });
+  return { port, stop: () => child.kill('SIGKILL') };
+}
+
+function load(port: number, seconds: number): Promise<autocannon.Result> {
+  return autocannon({
+    url: `http://127.0.0.1:${port}/webhook/cdr`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    idReplacement: true,
+    requests,
+  });
+}
+
+async function measure(mode: 'durable' | 'bare') {
+  const prefix = `bench-${mode}-${process.pid}`;
+  const server = await startServer(mode, prefix);
+  try {
+    const warmup = await load(server.port, WARMUP_S);
+    const result = await load(server.port, DURATION_S);
+    const failures = result.non2xx + result.errors + result.timeouts + warmup.non2xx + warmup.errors;
+    if (failures > 0) throw new Error(`${mode}: ${failures} requests failed (non-2xx, errors or timeouts)`);
+    const acknowledged = warmup['2xx'] + result['2xx'];
+    // Proof that "durable" is durable: every 200 is a job in Redis.
+    const queued = mode === 'durable' ? await queuedJobs(prefix) : 0;
+    if (mode === 'durable' && queued !== acknowledged) {
+      throw new Error(`durable: ${acknowledged} requests answered 200 but ${queued} jobs are in Redis`);
+    }
+    return {
+      mode,
+      rps: result.requests.average,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      acknowledged,
+      queued,
+    };
+  } finally {
+    server.stop();
+    await dropPrefix(prefix);
+  }
+}
+
+async function queuedJobs(prefix: string): Promise<number> {
+  const redis = new Redis(REDIS_URL);
+  const waiting = await redis.llen(`${prefix}:ingest:wait`);
+  redis.disconnect();
+  return waiting;
+}
+
+async function dropPrefix(prefix: string) {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
+const bare = await measure('bare');
+const durable = await measure('durable');
+
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(
+  `\nreceiver benchmark: ${CONNECTIONS} connections, ${DURATION_S} s each after ${WARMUP_S} s warm-up`,
+);
+console.log(
+  `machine: ${os.cpus().length} cores (${cpu}), Node ${process.version}, load generator on the same machine\n`,
+);
+console.log('handler                     req/s    p50 ms   p99 ms');
+for (const r of [bare, durable]) {
+  const name = r.mode === 'bare' ? 'bare (parse + validate)' : 'durable (+ BullMQ write)';
+  console.log(
+    `${name.padEnd(26)} ${r.rps.toFixed(0).padStart(6)}   ${String(r.p50).padStart(6)}   ${String(r.p99).padStart(6)}`,
+  );
+}
+console.log(
+  `\ndurable: ${durable.acknowledged} notifications answered 200, ${durable.queued} jobs found in Redis`,
+);
+console.log(
+  `durable / bare throughput: ${(durable.rps / bare.rps).toFixed(2)} (goal >= 0.75; absolute goal >= 4100 req/s)`,
+);
+console.log(`durable / bare p99:        ${(durable.p99 / Math.max(bare.p99, 1)).toFixed(2)} (goal <= 2)`);

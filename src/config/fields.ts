@@ -1,0 +1,63 @@
+import { isIP } from 'node:net';
+import * as v from 'valibot';
+
+/**
+ * Building blocks for the config schema. Values that come from `${ENV}` are strings, so numbers and
+ * booleans accept their string forms too; every block says in its message what it expected.
+ */
+
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return v.pipe(
+    v.union(
+      [v.number(), v.pipe(v.string(), v.trim(), v.regex(/^-?\d+$/), v.transform(Number))],
+      `expected a whole number from ${min} to ${max}`,
+    ),
+    v.integer(`expected a whole number from ${min} to ${max}`),
+    v.minValue(min, `expected a whole number from ${min} to ${max}`),
+    v.maxValue(max, `expected a whole number from ${min} to ${max}`),
+  );
+}
+
+export const boolean = v.union(
+  [
+    v.boolean(),
+    v.pipe(
+      v.picklist(['true', 'false']),
+      v.transform((text) => text === 'true'),
+    ),
+  ],
+  'expected true or false',
+);
+
+export const nonEmptyText = v.pipe(v.string('expected a string'), v.nonEmpty('expected a non-empty string'));
+
+export function urlWithScheme(schemes: readonly string[]) {
+  const expected = `expected a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}`;
+  return v.pipe(
+    v.string(expected),
+    v.url(expected),
+    v.check((text) => schemes.includes(new URL(text).protocol.slice(0, -1)), expected),
+  );
+}
+
+/** An address (`10.0.0.7`) or a CIDR block (`10.0.0.0/8`, `2001:db8::/32`). */
+export const cidr = v.pipe(
+  v.string(),
+  v.check((text) => parseCidr(text) !== null, 'expected an IP address or CIDR block such as 10.0.0.0/8'),
+);
+
+export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | null {
+  const [address = '', prefixText, ...rest] = text.trim().split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return null;
+  const bits = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? bits : Number(prefixText);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits || prefixText === '') return null;
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/** Names end up in queue names, metric labels and CLI flags (`--only crm`): keep them simple. */
+export const name = v.pipe(
+  v.string('expected a name'),
+  v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected letters, digits, "-" or "_" (at most 63), such as "crm"'),
+);

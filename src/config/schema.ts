@@ -1,0 +1,135 @@
+import * as v from 'valibot';
+import { FileOptions } from '../destinations/file/options.ts';
+import { boolean, cidr, integer, name, nonEmptyText, urlWithScheme } from './fields.ts';
+
+/**
+ * The configuration file, as one valibot schema: it validates the YAML, gives the types
+ * (`InferOutput`) and documents every key. Unknown keys are errors, so a typo cannot silently
+ * fall back to a default.
+ */
+
+const oneOrMany = v.union([nonEmptyText, v.array(nonEmptyText)], 'expected a string or a list of strings');
+
+/** Which events a destination gets. Every key present must match; a list means "any of". */
+export const FilterConfig = v.strictObject({
+  kind: v.optional(oneOrMany),
+  status: v.optional(oneOrMany),
+  direction: v.optional(oneOrMany),
+  leg: v.optional(oneOrMany),
+  team: v.optional(oneOrMany),
+  user: v.optional(oneOrMany),
+  provider: v.optional(oneOrMany),
+  minAnsweredSec: v.optional(integer(0)),
+});
+
+export const RetryConfig = v.strictObject({
+  /** Attempts in all, the first included. With the defaults the last one is about a day after the first. */
+  attempts: v.optional(integer(1, 100), 16),
+  backoff: v.optional(
+    v.picklist(['exponential', 'fixed'], 'expected "exponential" or "fixed"'),
+    'exponential',
+  ),
+  /** The first retry's delay (the ceiling of its full jitter). */
+  delayMs: v.optional(integer(0), 5_000),
+  /** No delay exceeds this, Retry-After included. */
+  maxDelayMs: v.optional(integer(0), 6 * 60 * 60 * 1000),
+});
+
+export const RateLimitConfig = v.strictObject({
+  max: integer(1),
+  perMs: integer(1),
+});
+
+/** What every destination has, whatever its type. */
+const commonDestinationKeys = {
+  name,
+  filter: v.optional(FilterConfig, {}),
+  retry: v.optional(RetryConfig, {}),
+  /** Deliveries in flight at once, per worker process. */
+  concurrency: v.optional(integer(1, 1000)),
+  rateLimit: v.optional(RateLimitConfig),
+};
+
+function destination<TEntries extends v.ObjectEntries>(options: v.ObjectSchema<TEntries, undefined>) {
+  return v.strictObject({ ...commonDestinationKeys, ...options.entries });
+}
+
+export const DestinationConfig = v.variant('type', [destination(FileOptions)], (issue) =>
+  issue.expected ? `unknown destination type: expected ${issue.expected}` : 'expected a destination object',
+);
+
+export const RedisConfig = v.strictObject({
+  url: v.optional(
+    urlWithScheme(['redis', 'rediss']),
+    () => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  ),
+  /** Prefix of every key this tool writes, so several installations can share one Redis. */
+  prefix: v.optional(name, 'cdrf'),
+});
+
+export const ReceiverConfig = v.strictObject({
+  port: v.optional(integer(0, 65535), () => process.env.PORT ?? 3000),
+  host: v.optional(nonEmptyText, '0.0.0.0'),
+  path: v.optional(
+    v.pipe(v.string(), v.regex(/^\/[A-Za-z0-9/_.-]*[A-Za-z0-9_.-]$/, 'expected a path such as /webhook/cdr')),
+    '/webhook/cdr',
+  ),
+  /** Shared secret TeleCMI must send (`?token=`, last path segment, or `Authorization: Bearer`). Empty: none. */
+  token: v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (text) => text === '' || text.length >= 16,
+        'expected at least 16 characters (or empty for no token)',
+      ),
+      v.transform((text) => (text === '' ? undefined : text)),
+    ),
+  ),
+  /** Only these peers may send. Empty: anyone. */
+  allowIps: v.optional(v.array(cidr), []),
+  /** Behind a proxy, take the client address from X-Forwarded-For: `true` (one proxy) or the number of proxies. */
+  trustProxy: v.optional(
+    v.union([boolean, integer(0, 10)], 'expected true, false or a number of proxies'),
+    false,
+  ),
+  maxBodyBytes: v.optional(integer(256, 10 * 1024 * 1024), 65_536),
+  /** A resend of a notification within this window is answered `duplicate: true` and not queued again. */
+  dedupeWindowSec: v.optional(integer(1, 30 * 24 * 3600), 86_400),
+});
+
+export const ForwarderConfig = v.pipe(
+  v.strictObject({
+    $schema: v.optional(v.string()),
+    redis: v.optional(RedisConfig, {}),
+    receiver: v.optional(ReceiverConfig, {}),
+    destinations: v.optional(v.array(DestinationConfig), []),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const seen = new Set<string>();
+    dataset.value.destinations.forEach((destination, index) => {
+      if (seen.has(destination.name)) {
+        addIssue({
+          message: `duplicate destination name "${destination.name}": names must be unique`,
+          path: [
+            {
+              type: 'array',
+              origin: 'value',
+              input: dataset.value.destinations,
+              key: index,
+              value: destination,
+            },
+            { type: 'object', origin: 'value', input: destination, key: 'name', value: destination.name },
+          ],
+        });
+      }
+      seen.add(destination.name);
+    });
+  }),
+);
+
+export type ForwarderConfig = v.InferOutput<typeof ForwarderConfig>;
+export type DestinationConfig = v.InferOutput<typeof DestinationConfig>;
+export type ReceiverConfig = v.InferOutput<typeof ReceiverConfig>;
+export type FilterConfig = v.InferOutput<typeof FilterConfig>;
+export type RetryConfig = v.InferOutput<typeof RetryConfig>;

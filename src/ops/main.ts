@@ -1,0 +1,55 @@
+import { ConfigError, type ForwarderConfig, loadConfig } from '../config/index.ts';
+import { assertRedisReachable, RedisUnreachableError } from '../queue/redis.ts';
+import { createLogger, type Logger } from './logger.ts';
+
+export interface Service {
+  close(): Promise<void>;
+}
+
+/** How long a shutdown may take before the process exits anyway (in-flight work is then retried). */
+const SHUTDOWN_DEADLINE_MS = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 30_000);
+
+/**
+ * The life of a process: load the config, check Redis, start the services, and on SIGTERM/SIGINT
+ * close them in reverse order and exit 0. A mistake a person must fix (config, Redis URL) is
+ * printed as one message, without a stack trace, and the process exits non-zero.
+ */
+export async function runMain(
+  name: string,
+  start: (config: ForwarderConfig, logger: Logger) => Promise<Service[]>,
+): Promise<void> {
+  const logger = createLogger({ process: name });
+  let services: Service[];
+  try {
+    const config = loadConfig();
+    await assertRedisReachable(config.redis.url);
+    services = await start(config, logger);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof RedisUnreachableError) {
+      process.stderr.write(`cdr-forwarder: ${error.message}\n`);
+      process.exit(error instanceof ConfigError ? 2 : 1);
+    }
+    logger.fatal({ err: error }, 'start-up failed');
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    for (const service of [...services].reverse()) {
+      await service.close().catch((error) => logger.error({ err: error }, 'error during shutdown'));
+    }
+    logger.info('stopped');
+    logger.flush?.();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

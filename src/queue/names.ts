@@ -1,0 +1,14 @@
+/** Queue names. The Redis key prefix (`redis.prefix`) keeps installations apart. */
+export const INGEST_QUEUE = 'ingest';
+
+export function destinationQueueName(destination: string): string {
+  return `deliver.${destination}`;
+}
+
+/**
+ * The job id of one delivery: the same event to the same destination always gets the same id,
+ * so a fan-out that runs twice finds the job already there and adds nothing.
+ */
+export function deliveryJobId(eventId: string, destination: string): string {
+  return `${eventId}.${destination}`;
+}

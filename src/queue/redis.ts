@@ -1,0 +1,71 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** The URL with its password hidden, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/**
+ * A connection for producers and request paths: commands fail fast while Redis is away instead of
+ * queueing in memory, so a caller can answer (or spool) at once rather than hang.
+ */
+export function producerConnection(url: string, options: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 5_000,
+    connectTimeout: 5_000,
+    // Keep reconnecting (capped back-off) for as long as the process lives.
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    ...options,
+  });
+}
+
+/** A connection for BullMQ workers: blocking commands need `maxRetriesPerRequest: null`. */
+export function workerConnection(url: string, options: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    ...options,
+  });
+}
+
+export class RedisUnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(
+      `cannot reach Redis at ${redactUrl(url)} (${reason}); start one with "docker compose up -d redis" ` +
+        '(or redis-server), or set REDIS_URL / redis.url to where yours runs',
+    );
+    this.name = 'RedisUnreachableError';
+  }
+}
+
+/** Start-up check: one PING with a short deadline, so a wrong URL is reported in one line. */
+export async function assertRedisReachable(url: string, timeoutMs = 3_000): Promise<void> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    throw new RedisUnreachableError(url, err.code ?? err.message);
+  } finally {
+    probe.disconnect();
+  }
+}

@@ -1,0 +1,122 @@
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { every } from 'hono/combine';
+import { ipRestriction } from 'hono/ip-restriction';
+import { methodNotAllowed } from 'hono/method-not-allowed';
+import type { ReceiverConfig } from '../config/index.ts';
+import type { Logger } from '../ops/logger.ts';
+import type { IngestResult } from '../queue/ingest.ts';
+import { CALL_ID_FIELDS, type CallEvent, normalise } from '../telecmi/index.ts';
+import { clientAddress, presentedToken, tokenMatches } from './auth.ts';
+import { readFields } from './fields.ts';
+
+export interface ReceiverDeps {
+  config: ReceiverConfig;
+  /** Stores the event durably; resolves only once it is safe to acknowledge. */
+  ingest: (event: CallEvent) => Promise<IngestResult>;
+  /** Whether the store answers, for `/readyz`. */
+  ready: () => Promise<boolean>;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/**
+ * The HTTP front door: checks who is sending, reads and normalises the notification, stores it and
+ * only then answers 200. Every refusal is a 4xx that says what was wrong; a 5xx means only that
+ * the notification could not be stored and should be sent again.
+ */
+export function createReceiverApp(deps: ReceiverDeps): Hono {
+  const { config, logger } = deps;
+  const now = deps.now ?? (() => new Date());
+  const app = new Hono({ strict: false });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const redis = await deps.ready().catch(() => false);
+    return c.json({ status: redis ? 'ok' : 'unavailable', redis: redis ? 'up' : 'down' }, redis ? 200 : 503);
+  });
+
+  const guards: MiddlewareHandler[] = [];
+  if (config.allowIps.length > 0) {
+    const trusted = config.trustProxy === true ? 1 : Number(config.trustProxy);
+    guards.push(
+      ipRestriction(
+        (c) => clientAddress(getConnInfo(c).remote.address, c.req.header('x-forwarded-for'), trusted),
+        { allowList: config.allowIps },
+        (remote, c) => {
+          logger.warn(
+            { outcome: 'forbidden', address: remote.addr },
+            'notification refused: address not allowed',
+          );
+          return c.json({ error: 'forbidden: this address is not in receiver.allowIps' }, 403);
+        },
+      ),
+    );
+  }
+  if (config.token) {
+    const token = config.token;
+    guards.push(async (c, next) => {
+      if (!tokenMatches(presentedToken(c), token)) {
+        logger.warn({ outcome: 'unauthorized' }, 'notification refused: missing or wrong token');
+        return c.json(
+          {
+            error:
+              'unauthorized: send the webhook token as ?token=, as the last path segment or as a Bearer token',
+          },
+          401,
+        );
+      }
+      await next();
+    });
+  }
+  guards.push(
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: (c) => c.json({ error: `body too large: at most ${config.maxBodyBytes} bytes` }, 413),
+    }),
+  );
+
+  const receive = async (c: Context) => {
+    const read = await readFields(c);
+    if (!read.ok) return c.json({ error: read.error }, read.status);
+    const normalised = normalise(read.fields, now());
+    if (!normalised.ok) return c.json({ error: normalised.error, expected: CALL_ID_FIELDS }, 422);
+    const event = normalised.event;
+    try {
+      const { duplicate } = await deps.ingest(event);
+      logger.info(
+        {
+          eventId: event.id,
+          kind: event.kind,
+          status: event.status,
+          outcome: duplicate ? 'duplicate' : 'queued',
+        },
+        'notification received',
+      );
+      return c.json({ id: event.id, duplicate });
+    } catch (error) {
+      logger.error({ eventId: event.id, err: (error as Error).message }, 'notification not stored');
+      c.header('Retry-After', '5');
+      return c.json({ error: 'not stored: the queue is unavailable, send the notification again' }, 503);
+    }
+  };
+
+  app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
+  const guard = every(...guards);
+  app.on(['GET', 'POST'], config.path, guard, receive);
+  if (config.token) app.on(['GET', 'POST'], `${config.path}/:token`, guard, receive);
+
+  app.notFound((c) => c.json({ error: `not found: notifications go to ${config.path}` }, 404));
+  app.onError((error, c) => {
+    logger.error({ err: error }, 'unexpected error while handling a request');
+    return c.json({ error: 'internal error' }, 500);
+  });
+  return app;
+}
+
+function methodNotAllowedResponse(c: Context, methods: string[]): Response {
+  return c.json({ error: `method not allowed: use ${methods.join(' or ')}` }, 405, {
+    Allow: methods.join(', '),
+  });
+}

@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { type ForwarderConfig, parseConfig } from '../../src/config/index.ts';
+import { type RunningReceiver, startReceiver } from '../../src/receiver/server.ts';
+import { deletePrefix, REDIS_URL } from './redis-server.ts';
+
+export const silentLogger = pino({ level: 'silent' });
+
+export function uniquePrefix(label: string): string {
+  return `t-${label}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A config as a user would write it, with a private key prefix and an ephemeral port. */
+export function testConfig(yaml = '', redisUrl = REDIS_URL, prefix = uniquePrefix('cfg')): ForwarderConfig {
+  const config = parseConfig(yaml, 'test.yaml', {});
+  return {
+    ...config,
+    redis: { ...config.redis, url: redisUrl, prefix },
+    receiver: { ...config.receiver, port: 0, host: '127.0.0.1' },
+  };
+}
+
+export interface TestReceiver extends RunningReceiver {
+  url: string;
+  config: ForwarderConfig;
+  /** Closes the receiver and deletes its keys. */
+  dispose(): Promise<void>;
+}
+
+export async function startTestReceiver(yaml = '', redisUrl = REDIS_URL): Promise<TestReceiver> {
+  const config = testConfig(yaml, redisUrl);
+  const receiver = await startReceiver(config, silentLogger);
+  return {
+    ...receiver,
+    config,
+    url: `http://127.0.0.1:${receiver.port}`,
+    async dispose() {
+      await receiver.close();
+      await deletePrefix(redisUrl, config.redis.prefix).catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { request } from 'node:http';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawnEntry, writeTempConfig } from '../helpers/process.ts';
+import { startTestReceiver, uniquePrefix } from '../helpers/receiver.ts';
+import { deletePrefix, freePort, OwnRedis, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
+
+describe('/readyz follows Redis', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups) await cleanup();
+  });
+
+  it('answers 503 while Redis is stopped and 200 again once it is back', async () => {
+    const redis = await OwnRedis.start();
+    cleanups.push(() => redis.stop());
+    const receiver = await startTestReceiver('', redis.url);
+    cleanups.push(() => receiver.close());
+
+    expect((await fetch(`${receiver.url}/readyz`)).status).toBe(200);
+    await redis.stop();
+    const down = await fetch(`${receiver.url}/readyz`);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toEqual({ status: 'unavailable', redis: 'down' });
+    expect((await fetch(`${receiver.url}/healthz`)).status).toBe(200);
+
+    // A notification that cannot be stored is never acknowledged.
+    const refused = await fetch(`${receiver.url}/webhook/cdr?cmiuuid=down-1&type=event&status=waiting`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+
+    await redis.start();
+    await waitFor(async () => (await fetch(`${receiver.url}/readyz`)).status === 200, 15_000);
+    expect((await fetch(`${receiver.url}/webhook/cdr?cmiuuid=up-1&type=event&status=waiting`)).status).toBe(
+      200,
+    );
+  });
+});
+
+describe('the receiver process', () => {
+  it('refuses to start without Redis: one line with the URL and what to do, exit code 1', async () => {
+    const port = await freePort();
+    const config = writeTempConfig(`redis:\n  url: redis://127.0.0.1:${port}\nreceiver:\n  port: 0\n`);
+    const run = spawnEntry('workers/receiver.ts', { FORWARDER_CONFIG: config });
+    expect(await run.exited).toBe(1);
+    const lines = run.output().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`redis://127.0.0.1:${port}`);
+    expect(lines[0]).toContain('docker compose up -d redis');
+  });
+
+  it('refuses to start with a broken config: file, key path and expectation, no stack trace, exit code 2', async () => {
+    const config = writeTempConfig('receiver:\n  port: eighty\ndestinations:\n  - name: a\n    type: file\n');
+    const run = spawnEntry('workers/receiver.ts', { FORWARDER_CONFIG: config });
+    expect(await run.exited).toBe(2);
+    const output = run.output();
+    expect(output).toContain(config);
+    expect(output).toContain('receiver.port: expected a whole number from 0 to 65535');
+    expect(output).toContain('destinations[0].path: missing');
+    expect(output).not.toMatch(/\n\s+at /);
+  });
+
+  it('on SIGTERM stops accepting, finishes the requests in flight and exits 0', async () => {
+    const port = await freePort();
+    const prefix = uniquePrefix('shutdown');
+    const config = writeTempConfig(
+      `redis:\n  url: ${REDIS_URL}\n  prefix: ${prefix}\nreceiver:\n  port: ${port}\n  host: 127.0.0.1\n`,
+    );
+    const run = spawnEntry('workers/receiver.ts', { FORWARDER_CONFIG: config });
+    try {
+      await waitFor(() => run.output().includes('receiver listening'), 20_000);
+
+      // Two requests whose bodies are still arriving when the signal comes.
+      const inFlight = [1, 2].map((n) => {
+        const body = JSON.stringify({ type: 'cdr', cmiuuid: `inflight-${n}`, status: 'answered' });
+        const req = request({
+          port,
+          host: '127.0.0.1',
+          path: '/webhook/cdr',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        });
+        const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
+          req.on('response', (res) => {
+            let text = '';
+            res.on('data', (chunk) => {
+              text += chunk;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          });
+          req.on('error', reject);
+        });
+        req.write(body.slice(0, 10));
+        return { req, rest: body.slice(10), answered };
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      run.child.kill('SIGTERM');
+      await waitFor(() => run.output().includes('shutting down'), 5_000);
+      // New connections are refused once shutdown has begun.
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+
+      for (const { req, rest } of inFlight) req.end(rest);
+      const answers = await Promise.all(inFlight.map((r) => r.answered));
+      expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      expect(await run.exited).toBe(0);
+
+      const redis = new Redis(REDIS_URL);
+      const queue = new Queue('ingest', { connection: redis, prefix });
+      const callIds = (await queue.getJobs(['waiting'])).map((job) => job.data.callId).sort();
+      expect(callIds).toEqual(['inflight-1', 'inflight-2']);
+      await queue.close();
+      redis.disconnect();
+    } finally {
+      run.child.kill('SIGKILL');
+      await deletePrefix(REDIS_URL, prefix);
+    }
+  });
+});
