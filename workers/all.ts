@@ -1,5 +1,10 @@
 /** `npm start`: the receiver and every worker in one process. */
 import { runMain } from '../src/ops/main.ts';
+import { selectRoles, startWorkers } from '../src/ops/run-workers.ts';
 import { startReceiver } from '../src/receiver/server.ts';
 
-await runMain('all', async (config, logger) => [await startReceiver(config, logger)]);
+await runMain('all', async (config, logger) => [
+  ...startWorkers(config, logger, selectRoles(undefined, config)),
+  // Last, so that it is the first to stop: no new notification arrives while workers wind down.
+  await startReceiver(config, logger),
+]);

@@ -1,5 +1,8 @@
 import * as v from 'valibot';
 import { FileOptions } from '../destinations/file/options.ts';
+import { HttpOptions } from '../destinations/http/options.ts';
+import { PostgresOptions } from '../destinations/postgres/options.ts';
+import { SlackOptions } from '../destinations/slack/options.ts';
 import { boolean, cidr, integer, name, nonEmptyText, urlWithScheme } from './fields.ts';
 
 /**
@@ -54,8 +57,18 @@ function destination<TEntries extends v.ObjectEntries>(options: v.ObjectSchema<T
   return v.strictObject({ ...commonDestinationKeys, ...options.entries });
 }
 
-export const DestinationConfig = v.variant('type', [destination(FileOptions)], (issue) =>
-  issue.expected ? `unknown destination type: expected ${issue.expected}` : 'expected a destination object',
+export const DestinationConfig = v.variant(
+  'type',
+  [
+    destination(HttpOptions),
+    destination(SlackOptions),
+    destination(PostgresOptions),
+    destination(FileOptions),
+  ],
+  (issue) =>
+    issue.expected
+      ? `unknown destination type: expected ${issue.expected.replace(/^\((.*)\)$/, '$1')}`
+      : 'expected a destination object',
 );
 
 export const RedisConfig = v.strictObject({
@@ -97,11 +110,20 @@ export const ReceiverConfig = v.strictObject({
   dedupeWindowSec: v.optional(integer(1, 30 * 24 * 3600), 86_400),
 });
 
+export const WorkersConfig = v.strictObject({
+  /**
+   * How often a worker looks for deliveries whose worker died (their lock expired) and puts them
+   * back in the queue.
+   */
+  stalledIntervalMs: v.optional(integer(500, 600_000), 30_000),
+});
+
 export const ForwarderConfig = v.pipe(
   v.strictObject({
     $schema: v.optional(v.string()),
     redis: v.optional(RedisConfig, {}),
     receiver: v.optional(ReceiverConfig, {}),
+    workers: v.optional(WorkersConfig, {}),
     destinations: v.optional(v.array(DestinationConfig), []),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
@@ -112,6 +134,13 @@ export const ForwarderConfig = v.pipe(
         addIssue({
           message: `duplicate destination name "${destination.name}": names must be unique`,
           path: [
+            {
+              type: 'object',
+              origin: 'value',
+              input: dataset.value,
+              key: 'destinations',
+              value: dataset.value.destinations,
+            },
             {
               type: 'array',
               origin: 'value',
@@ -131,5 +160,10 @@ export const ForwarderConfig = v.pipe(
 export type ForwarderConfig = v.InferOutput<typeof ForwarderConfig>;
 export type DestinationConfig = v.InferOutput<typeof DestinationConfig>;
 export type ReceiverConfig = v.InferOutput<typeof ReceiverConfig>;
+/** The config of one destination type, e.g. `DestinationConfigOf<'http'>`. */
+export type DestinationConfigOf<TType extends DestinationConfig['type']> = Extract<
+  DestinationConfig,
+  { type: TType }
+>;
 export type FilterConfig = v.InferOutput<typeof FilterConfig>;
 export type RetryConfig = v.InferOutput<typeof RetryConfig>;

@@ -2,6 +2,9 @@ import { ConfigError, type ForwarderConfig, loadConfig } from '../config/index.t
 import { assertRedisReachable, RedisUnreachableError } from '../queue/redis.ts';
 import { createLogger, type Logger } from './logger.ts';
 
+/** A mistake in how the process was started (flags): printed as one line, exit code 2. */
+export class UsageError extends Error {}
+
 export interface Service {
   close(): Promise<void>;
 }
@@ -25,9 +28,13 @@ export async function runMain(
     await assertRedisReachable(config.redis.url);
     services = await start(config, logger);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof RedisUnreachableError) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof RedisUnreachableError ||
+      error instanceof UsageError
+    ) {
       process.stderr.write(`cdr-forwarder: ${error.message}\n`);
-      process.exit(error instanceof ConfigError ? 2 : 1);
+      process.exit(error instanceof RedisUnreachableError ? 1 : 2);
     }
     logger.fatal({ err: error }, 'start-up failed');
     process.exit(1);

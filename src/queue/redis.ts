@@ -31,6 +31,8 @@ export function producerConnection(url: string, options: RedisOptions = {}): Red
 export function workerConnection(url: string, options: RedisOptions = {}): Redis {
   return new Redis(url, {
     maxRetriesPerRequest: null,
+    // Commands issued in the same tick go out in one write: many concurrent jobs, few syscalls.
+    enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     ...options,
   });

@@ -1,0 +1,237 @@
+/**
+ * `npm run bench:delivery`: N events through the whole pipeline (receiver, fan-out, three `http`
+ * destinations on local sink servers and one `postgres` destination), then, in the same run, the
+ * warehouse's batched writes against one INSERT per row.
+ *
+ * The forwarder runs as `npm start` does (receiver and workers in one process, LOG_LEVEL=info);
+ * the load generator and the sinks share this process.
+ */
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import pino from 'pino';
+import * as v from 'valibot';
+import { DestinationConfig, type DestinationConfigOf } from '../src/config/index.ts';
+import {
+  COLUMNS,
+  eventToRow,
+  postgresDestination,
+  quoteIdentifier,
+  quoteTable,
+} from '../src/destinations/postgres/index.ts';
+import { type CallEvent, normalise } from '../src/telecmi/index.ts';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const ROWS = Number(process.env.BENCH_ROWS ?? 20_000);
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const samplesDir = new URL('../../shared/telecmi/samples/', import.meta.url);
+const samples = readdirSync(samplesDir)
+  .filter((file) => file.endsWith('.json'))
+  .map((file) => JSON.parse(readFileSync(new URL(file, samplesDir), 'utf8')) as Record<string, unknown>);
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+
+/** A sink: answers 200 at once and notes, per request, the time from receipt to delivery. */
+async function startSink(latencies: number[]): Promise<{ server: Server; url: string; count: () => number }> {
+  let count = 0;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk) => {
+      body += chunk;
+    });
+    req.on('end', () => {
+      count += 1;
+      const receivedAt = /"receivedAt":"([^"]+)"/.exec(body)?.[1];
+      if (receivedAt) latencies.push(Date.now() - Date.parse(receivedAt));
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, count: () => count };
+}
+
+async function until(check: () => Promise<boolean> | boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('benchmark timed out waiting for deliveries');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function dropPrefix(prefix: string) {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
+async function endToEnd() {
+  const latencies: number[] = [];
+  const sinks = await Promise.all([startSink(latencies), startSink(latencies), startSink(latencies)]);
+  const tag = randomBytes(3).toString('hex');
+  const prefix = `bench-delivery-${tag}`;
+  const table = `bench_events_${tag}`;
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const configFile = join(mkdtempSync(join(os.tmpdir(), 'cdrf-bench-')), 'forwarder.yaml');
+  writeFileSync(
+    configFile,
+    `redis: {url: "${REDIS_URL}", prefix: ${prefix}}
+receiver: {port: ${port}, host: 127.0.0.1}
+destinations:
+${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}", concurrency: 100}`).join('\n')}
+  - {name: warehouse, type: postgres, url: "${PG_URL}", table: ${table}}
+`,
+  );
+  const forwarder = fork(fileURLToPath(new URL('../workers/all.ts', import.meta.url)), [], {
+    // BENCH_CPU_PROF=dir writes a CPU profile of the forwarder there.
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+    ],
+    env: { ...process.env, FORWARDER_CONFIG: configFile, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const db = new pg.Client({ connectionString: PG_URL });
+  await db.connect();
+  try {
+    await until(
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
+      30_000,
+    );
+    const started = Date.now();
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}/webhook/cdr`,
+      connections: 50,
+      amount: EVENTS,
+      idReplacement: true,
+      requests: samples.map((sample) => ({
+        method: 'POST' as const,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...sample, cmiuuid: `bench-[<id>]` }),
+      })),
+    });
+    const sent = Date.now();
+    if (result['2xx'] !== EVENTS)
+      throw new Error(`only ${result['2xx']} of ${EVENTS} events were acknowledged`);
+    const expected = EVENTS * sinks.length;
+    await until(() => sinks.reduce((sum, sink) => sum + sink.count(), 0) >= expected, 600_000);
+    const delivered = Date.now();
+    await until(
+      async () =>
+        (await db.query(`SELECT count(*)::int AS n FROM ${table}`).catch(() => ({ rows: [{ n: 0 }] })))
+          .rows[0].n >= EVENTS,
+      600_000,
+    );
+    const warehoused = Date.now();
+    latencies.sort((a, b) => a - b);
+    return {
+      eventsIn: EVENTS / ((sent - started) / 1000),
+      httpOut: expected / ((delivered - started) / 1000),
+      rowsOut: EVENTS / ((warehoused - started) / 1000),
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      seconds: (warehoused - started) / 1000,
+    };
+  } finally {
+    forwarder.kill(process.env.BENCH_CPU_PROF ? 'SIGINT' : 'SIGKILL');
+    await new Promise((resolve) => forwarder.once('exit', resolve));
+    for (const sink of sinks) sink.server.close();
+    await db.query(`DROP TABLE IF EXISTS ${table}`);
+    await db.end();
+    await dropPrefix(prefix);
+  }
+}
+
+function benchEvents(count: number): CallEvent[] {
+  return Array.from({ length: count }, (_, i) => {
+    const result = normalise({ ...samples[i % samples.length], cmiuuid: `rows-${i}` }, new Date());
+    if (!result.ok) throw new Error(result.error);
+    return result.event;
+  });
+}
+
+async function warehouseWrites() {
+  const logger = pino({ level: 'silent' });
+  const tag = randomBytes(3).toString('hex');
+  const batchedTable = `bench_batched_${tag}`;
+  const singleTable = `bench_single_${tag}`;
+  const config = (table: string) =>
+    v.parse(DestinationConfig, {
+      name: 'warehouse',
+      type: 'postgres',
+      url: PG_URL,
+      table,
+    }) as DestinationConfigOf<'postgres'>;
+
+  // Batched: the destination as the worker uses it, ROWS deliveries in flight.
+  const batched = postgresDestination.create(config(batchedTable), logger);
+  await batched.deliver(benchEvents(1)[0] as CallEvent, { attempt: 1, logger }); // creates the table
+  const events = benchEvents(ROWS);
+  const started = performance.now();
+  await Promise.all(events.map((event) => batched.deliver(event, { attempt: 1, logger })));
+  const batchedRate = ROWS / ((performance.now() - started) / 1000);
+  await batched.close();
+
+  // One INSERT per row, same columns, same ON CONFLICT: on one connection (row at a time, as a
+  // handler that writes each record as it comes does), and on four connections in parallel.
+  const single = postgresDestination.create(config(singleTable), logger);
+  await single.deliver(benchEvents(1)[0] as CallEvent, { attempt: 1, logger });
+  await single.close();
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+  const names = COLUMNS.map(({ name }) => quoteIdentifier(name)).join(', ');
+  const params = COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
+  const sql = `INSERT INTO ${quoteTable(singleTable)} (${names}) VALUES (${params}) ON CONFLICT (id) DO NOTHING`;
+  const rowAtATime = async (connections: number, rows: CallEvent[]) => {
+    let next = 0;
+    const began = performance.now();
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (next < rows.length) await pool.query(sql, eventToRow(rows[next++] as CallEvent));
+      }),
+    );
+    return rows.length / ((performance.now() - began) / 1000);
+  };
+  const singleRate = await rowAtATime(1, events.slice(0, ROWS / 2));
+  const parallelRate = await rowAtATime(4, events.slice(ROWS / 2));
+  await pool.query(`DROP TABLE IF EXISTS ${batchedTable}, ${singleTable}`);
+  await pool.end();
+  return { batchedRate, singleRate, parallelRate };
+}
+
+const e2e = await endToEnd();
+const rows = await warehouseWrites();
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`\ndelivery benchmark: ${EVENTS} events, 3 http destinations + 1 postgres`);
+console.log(
+  `machine: ${os.cpus().length} cores (${cpu}), Node ${process.version}, everything on the same machine\n`,
+);
+console.log(`events in (acknowledged):        ${e2e.eventsIn.toFixed(0)} /s`);
+console.log(`http deliveries out (3 sinks):   ${e2e.httpOut.toFixed(0)} /s   (goal >= 5000)`);
+console.log(`warehouse rows out (pipeline):   ${e2e.rowsOut.toFixed(0)} /s`);
+console.log(`receipt -> http delivery:        p50 ${e2e.p50} ms, p99 ${e2e.p99} ms`);
+console.log(`all delivered in:                ${e2e.seconds.toFixed(1)} s\n`);
+console.log(
+  `postgres, batched (batches of 500, ${ROWS} rows):  ${rows.batchedRate.toFixed(0)} rows/s (goal >= 20000)`,
+);
+console.log(`postgres, one INSERT per row, 1 connection:  ${rows.singleRate.toFixed(0)} rows/s`);
+console.log(`postgres, one INSERT per row, 4 connections: ${rows.parallelRate.toFixed(0)} rows/s`);
+console.log(
+  `batched / row-at-a-time: ${(rows.batchedRate / rows.singleRate).toFixed(1)}x (goal >= 10x); ` +
+    `against 4 connections: ${(rows.batchedRate / rows.parallelRate).toFixed(1)}x`,
+);

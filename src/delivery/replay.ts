@@ -1,0 +1,77 @@
+import type { Job, Queue } from 'bullmq';
+import type { CallEvent } from '../telecmi/index.ts';
+
+/** Which dead deliveries to replay. Times are when the delivery failed for the last time. */
+export interface ReplayCriteria {
+  since?: Date;
+  until?: Date;
+  /** Inclusive range of the last HTTP status, e.g. [500, 599]. */
+  status?: [number, number];
+}
+
+export interface ReplayResult {
+  matched: number;
+  requeued: number;
+  jobIds: string[];
+}
+
+/** The last HTTP status of a failed delivery, from its error ("HTTP 503: ..."). */
+export function lastStatus(job: Pick<Job, 'failedReason'>): number | undefined {
+  const match = /^HTTP (\d{3})\b/.exec(job.failedReason ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/** `500-599`, `429` or `4xx`. */
+export function parseStatusRange(text: string): [number, number] {
+  const range = /^(\d{3})(?:-(\d{3}))?$/.exec(text.trim());
+  if (range) {
+    const low = Number(range[1]);
+    const high = Number(range[2] ?? range[1]);
+    if (low <= high) return [low, high];
+  }
+  const cls = /^([1-5])xx$/i.exec(text.trim());
+  if (cls) return [Number(cls[1]) * 100, Number(cls[1]) * 100 + 99];
+  throw new Error(
+    `--status: expected a status, a range such as 500-599, or a class such as 5xx; got "${text}"`,
+  );
+}
+
+function matches(job: Job, criteria: ReplayCriteria): boolean {
+  const failedAt = job.finishedOn ?? job.processedOn ?? job.timestamp;
+  if (criteria.since && failedAt < criteria.since.getTime()) return false;
+  if (criteria.until && failedAt > criteria.until.getTime()) return false;
+  if (criteria.status) {
+    const status = lastStatus(job);
+    if (status === undefined || status < criteria.status[0] || status > criteria.status[1]) return false;
+  }
+  return true;
+}
+
+const PAGE = 500;
+
+/**
+ * Puts the matching dead deliveries of one destination back in its queue with a fresh set of
+ * attempts. Their job ids, and so the `webhook-id` and the warehouse key, stay the same: a replay
+ * of something that did arrive after all is recognised by the other side.
+ */
+export async function replayDeadLetters(
+  queue: Queue<CallEvent>,
+  criteria: ReplayCriteria,
+  options: { dryRun: boolean },
+): Promise<ReplayResult> {
+  // Collect first, then retry: retrying while paging would shift the pages under our feet.
+  const selected: Job<CallEvent>[] = [];
+  for (let start = 0; ; start += PAGE) {
+    const page = await queue.getFailed(start, start + PAGE - 1);
+    selected.push(...page.filter((job) => job && matches(job, criteria)));
+    if (page.length < PAGE) break;
+  }
+  let requeued = 0;
+  if (!options.dryRun) {
+    for (const job of selected) {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      requeued += 1;
+    }
+  }
+  return { matched: selected.length, requeued, jobIds: selected.map((job) => job.id as string) };
+}

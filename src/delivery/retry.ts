@@ -1,0 +1,39 @@
+import type { JobsOptions } from 'bullmq';
+import type { RetryConfig } from '../config/index.ts';
+import { DeliveryError } from '../destinations/types.ts';
+
+/** The name of our back-off strategy in job options; the delivery worker implements it. */
+export const BACKOFF_TYPE = 'delivery';
+
+/** How long finished deliveries stay visible (Bull Board) and guard against a repeated fan-out. */
+const KEEP_COMPLETED = { age: 7 * 24 * 3600, count: 100_000 };
+
+export function deliveryJobOptions(retry: RetryConfig): JobsOptions {
+  return {
+    attempts: retry.attempts,
+    backoff: { type: BACKOFF_TYPE },
+    removeOnComplete: KEEP_COMPLETED,
+    // A job out of attempts stays in the failed set with its last error: the dead-letter queue.
+    removeOnFail: false,
+  };
+}
+
+/**
+ * The wait before the next attempt: "full jitter" (a random delay up to the exponential or fixed
+ * ceiling, so that retries of many failed deliveries spread out instead of arriving together),
+ * never below the other side's Retry-After, never above `maxDelayMs`.
+ */
+export function retryDelayMs(
+  retry: RetryConfig,
+  attemptsMade: number,
+  error: unknown,
+  random = Math.random,
+): number {
+  const ceiling =
+    retry.backoff === 'fixed' ? retry.delayMs : retry.delayMs * 2 ** Math.max(0, attemptsMade - 1);
+  let delay = random() * Math.min(ceiling, retry.maxDelayMs);
+  if (error instanceof DeliveryError && error.retryAfterMs !== undefined) {
+    delay = Math.max(delay, Math.min(error.retryAfterMs, retry.maxDelayMs));
+  }
+  return Math.round(delay);
+}

@@ -1,0 +1,102 @@
+import { UnrecoverableError, Worker } from 'bullmq';
+import type { DestinationConfig, ForwarderConfig } from '../config/index.ts';
+import { destinationTypeOf } from '../destinations/registry.ts';
+import { DeliveryError } from '../destinations/types.ts';
+import type { Logger } from '../ops/logger.ts';
+import { destinationQueueName } from '../queue/names.ts';
+import { workerConnection } from '../queue/redis.ts';
+import type { CallEvent } from '../telecmi/index.ts';
+import { BACKOFF_TYPE, retryDelayMs } from './retry.ts';
+
+export interface RunningDelivery {
+  name: string;
+  worker: Worker<CallEvent>;
+  close(): Promise<void>;
+}
+
+export interface DeliveryWorkerOptions {
+  /** How often BullMQ looks for jobs whose worker died (their lock expired). */
+  stalledIntervalMs?: number;
+}
+
+/**
+ * Runs one destination: takes its jobs, hands each event to the destination, and lets BullMQ retry
+ * (with our back-off) or dead-letter what fails. Several processes may run the same destination;
+ * they share its queue, its rate limit and its concurrency per process.
+ */
+export function startDeliveryWorker(
+  config: ForwarderConfig,
+  destinationConfig: DestinationConfig,
+  logger: Logger,
+  options: DeliveryWorkerOptions = {},
+): RunningDelivery {
+  const { name } = destinationConfig;
+  const type = destinationTypeOf(destinationConfig);
+  const log = logger.child({ destination: name });
+  const destination = type.create(destinationConfig, log);
+  const connection = workerConnection(config.redis.url);
+  connection.on('error', () => {});
+
+  const rateLimit = destinationConfig.rateLimit ?? type.defaultRateLimit;
+  const timeoutMs = type.timeoutMs(destinationConfig);
+
+  const worker = new Worker<CallEvent>(
+    destinationQueueName(name),
+    async (job) => {
+      const event = job.data;
+      const attempt = job.attemptsMade + 1;
+      const started = performance.now();
+      try {
+        await destination.deliver(event, { attempt, logger: log });
+        log.info(
+          { eventId: event.id, attempt, outcome: 'delivered', ms: Math.round(performance.now() - started) },
+          'delivered',
+        );
+      } catch (error) {
+        const permanent = error instanceof DeliveryError && !error.retryable;
+        const lastAttempt = permanent || attempt >= (job.opts.attempts ?? 1);
+        log.warn(
+          {
+            eventId: event.id,
+            attempt,
+            outcome: permanent ? 'failed-permanently' : lastAttempt ? 'dead' : 'retrying',
+            status: error instanceof DeliveryError ? error.status : undefined,
+            err: (error as Error).message,
+          },
+          'delivery failed',
+        );
+        // UnrecoverableError: BullMQ fails the job now, whatever attempts are left.
+        if (permanent) throw new UnrecoverableError((error as Error).message);
+        throw error;
+      }
+    },
+    {
+      connection,
+      prefix: config.redis.prefix,
+      concurrency: destinationConfig.concurrency ?? type.defaultConcurrency(destinationConfig),
+      limiter: rateLimit ? { max: rateLimit.max, duration: rateLimit.perMs } : undefined,
+      // The lock outlasts the longest delivery, so a slow destination never has its job taken
+      // over by another worker while it is still running.
+      lockDuration: Math.max(5_000, timeoutMs * 2),
+      stalledInterval: options.stalledIntervalMs ?? 30_000,
+      maxStalledCount: 100,
+      settings: {
+        backoffStrategy: (attemptsMade, backoffType, error) =>
+          backoffType === BACKOFF_TYPE ? retryDelayMs(destinationConfig.retry, attemptsMade, error) : 0,
+      },
+    },
+  );
+  worker.on('error', (error) => log.warn({ err: error.message }, 'delivery worker error'));
+
+  return {
+    name,
+    worker,
+    async close() {
+      // Waits for the deliveries in flight; the process's shutdown deadline bounds the wait, and a
+      // delivery cut off by it is taken up again by another worker once its lock expires.
+      await worker.close();
+      await destination.close();
+      connection.disconnect();
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { type FileHandle, mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DestinationConfigOf } from '../../config/index.ts';
+import type { CallEvent } from '../../telecmi/index.ts';
+import { Batcher } from '../batcher.ts';
+import type { Destination, DestinationType } from '../types.ts';
+
+type FileConfig = DestinationConfigOf<'file'>;
+
+const BATCH = { size: 500, waitMs: 20 };
+
+/** `2026-11-24.ndjson`: the UTC day the event was received. */
+export function archiveFileName(event: CallEvent): string {
+  return `${event.receivedAt.slice(0, 10)}.ndjson`;
+}
+
+/**
+ * The archive: one JSON line per event, appended to one file per UTC day. Each batch is written
+ * with one `write` and `fsync`ed before any of its deliveries is acknowledged, so an acknowledged
+ * line is on disk. A retry after a crash between the fsync and the acknowledgement can repeat a
+ * line; every line carries the event `id`, so readers de-duplicate on it.
+ */
+class FileArchive implements Destination {
+  readonly #folder: string;
+  readonly #batcher: Batcher<CallEvent>;
+  #handle: { name: string; file: FileHandle } | undefined;
+  #ready: Promise<unknown> | undefined;
+
+  constructor(config: FileConfig) {
+    this.#folder = config.path;
+    this.#batcher = new Batcher({ ...BATCH, flush: (events) => this.#append(events) });
+  }
+
+  deliver(event: CallEvent): Promise<void> {
+    return this.#batcher.add(event);
+  }
+
+  async close(): Promise<void> {
+    await this.#batcher.drain();
+    await this.#handle?.file.close();
+    this.#handle = undefined;
+  }
+
+  async #append(events: CallEvent[]): Promise<undefined[]> {
+    this.#ready ??= mkdir(this.#folder, { recursive: true });
+    await this.#ready;
+    const byFile = new Map<string, string[]>();
+    for (const event of events) {
+      const name = archiveFileName(event);
+      const lines = byFile.get(name) ?? [];
+      lines.push(`${JSON.stringify(event)}\n`);
+      byFile.set(name, lines);
+    }
+    for (const [name, lines] of byFile) {
+      const file = await this.#fileFor(name);
+      await file.write(lines.join(''));
+      await file.sync();
+    }
+    return events.map(() => undefined);
+  }
+
+  async #fileFor(name: string): Promise<FileHandle> {
+    if (this.#handle?.name === name) return this.#handle.file;
+    await this.#handle?.file.close();
+    const file = await open(join(this.#folder, name), 'a');
+    this.#handle = { name, file };
+    return file;
+  }
+}
+
+export const fileDestination: DestinationType<FileConfig> = {
+  timeoutMs: () => 30_000,
+  defaultConcurrency: () => BATCH.size,
+  create: (config) => new FileArchive(config),
+};

@@ -1,0 +1,225 @@
+import pg from 'pg';
+import type { DestinationConfigOf } from '../../config/index.ts';
+import type { Logger } from '../../ops/logger.ts';
+import type { CallEvent } from '../../telecmi/index.ts';
+import { Batcher } from '../batcher.ts';
+import { DeliveryError, type Destination, type DestinationType } from '../types.ts';
+import { eventToRow, type Row } from './rows.ts';
+import { createTableStatements, insertBatchStatement } from './table.ts';
+
+export { COLUMNS, type ColumnType, eventToRow, type Row, type RowValue } from './rows.ts';
+export { createTableStatements, insertBatchStatement, quoteIdentifier, quoteTable } from './table.ts';
+
+type PostgresConfig = DestinationConfigOf<'postgres'>;
+
+interface Pending {
+  id: string;
+  row: Row;
+}
+
+/** Connections per destination: one per batch in flight, one spare for table creation. */
+const PARALLEL_BATCHES = 3;
+const POOL_SIZE = PARALLEL_BATCHES + 1;
+
+/**
+ * SQLSTATE classes a single row can cause: data exceptions (22: a NUL byte, a bad timestamp, a
+ * number out of range), integrity violations (23: a constraint someone added) and program limits
+ * (54: an index row too big). Retrying such a row cannot help; the batch is split to find it.
+ */
+const ROW_ERROR_CLASSES = new Set(['22', '23', '54']);
+
+/** `CREATE ... IF NOT EXISTS` racing another process: unique_violation (on pg_type) or duplicate_table. */
+const ALREADY_CREATED = new Set(['23505', '42P07']);
+
+/** Rows start with their id (the first column). */
+function compareIds(a: Row | undefined, b: Row | undefined): number {
+  const left = String(a?.[0]);
+  const right = String(b?.[0]);
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
+function sqlState(error: unknown): string | undefined {
+  return error instanceof pg.DatabaseError ? error.code : undefined;
+}
+
+/** An error caused by the rows themselves, not by the connection, the server or the schema. */
+export function isRowError(error: unknown): boolean {
+  const code = sqlState(error);
+  return code !== undefined && ROW_ERROR_CLASSES.has(code.slice(0, 2));
+}
+
+/** `postgres: <the database's message>`; a refused connection to several addresses has an empty one. */
+function describe(error: unknown): string {
+  if (error instanceof AggregateError && error.message === '') {
+    return error.errors.map(describe).join('; ');
+  }
+  if (error instanceof Error) {
+    return error.message || ((error as NodeJS.ErrnoException).code ?? error.name);
+  }
+  return String(error);
+}
+
+function deliveryError(error: unknown, retryable: boolean): DeliveryError {
+  if (error instanceof DeliveryError) return error;
+  return new DeliveryError(`postgres: ${describe(error)}`, { retryable, cause: error });
+}
+
+/**
+ * The warehouse: one row per event in one table, `ON CONFLICT (id) DO NOTHING`, so a redelivery is
+ * harmless. Deliveries are gathered into batches, each written with one statement. When PostgreSQL
+ * rejects a batch because of a row (a data error), the batch is bisected until the bad rows are
+ * found: the others are written and only the bad rows' deliveries fail, for good. Any other error
+ * (connection, timeout, shutdown, serialization, schema) fails the whole batch, to be retried.
+ */
+class PostgresWarehouse implements Destination {
+  readonly #table: string;
+  readonly #insertSql: string;
+  readonly #logger: Logger;
+  readonly #pool: pg.Pool;
+  readonly #batcher: Batcher<Pending>;
+  #ready: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(config: PostgresConfig, logger: Logger) {
+    this.#table = config.table;
+    this.#insertSql = insertBatchStatement(config.table);
+    this.#logger = logger;
+    this.#pool = new pg.Pool({
+      connectionString: config.url,
+      max: POOL_SIZE,
+      statement_timeout: config.timeoutMs,
+      connectionTimeoutMillis: config.timeoutMs,
+      application_name: `cdr-forwarder/${config.name}`.slice(0, 63),
+    });
+    // An idle connection the server drops (restart, idle timeout) must not crash the process:
+    // the pool discards it and the next query opens a new one.
+    this.#pool.on('error', (error) => {
+      this.#logger.warn({ err: error, table: this.#table }, 'postgres: idle connection failed');
+    });
+    this.#batcher = new Batcher<Pending>({
+      size: config.batch.size,
+      waitMs: config.batch.waitMs,
+      // Several batches in flight keep the server busy while the next one is being encoded.
+      parallel: PARALLEL_BATCHES,
+      flush: (items) => this.#write(items),
+    });
+  }
+
+  async deliver(event: CallEvent): Promise<void> {
+    let row: Row;
+    try {
+      row = eventToRow(event);
+    } catch (error) {
+      throw new DeliveryError(`postgres: cannot convert the event to a row: ${describe(error)}`, {
+        retryable: false,
+        cause: error,
+      });
+    }
+    return this.#batcher.add({ id: event.id, row });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      try {
+        await this.#batcher.drain();
+      } finally {
+        await this.#pool.end();
+      }
+    })();
+    return this.#closing;
+  }
+
+  /** Creates the table and its indexes once; a failure is retried by the next batch. */
+  #ensureTable(): Promise<void> {
+    this.#ready ??= this.#createTable().catch((error: unknown) => {
+      this.#ready = undefined;
+      throw deliveryError(error, true);
+    });
+    return this.#ready;
+  }
+
+  async #createTable(): Promise<void> {
+    // One statement at a time, outside a transaction: when another process creates the same table
+    // or index at the same moment, ours fails with a unique violation once theirs is committed.
+    for (const statement of createTableStatements(this.#table)) {
+      try {
+        await this.#pool.query(statement);
+      } catch (error) {
+        if (!ALREADY_CREATED.has(sqlState(error) ?? '')) throw error;
+      }
+    }
+  }
+
+  async #write(items: Pending[]): Promise<(Error | undefined)[]> {
+    await this.#ensureTable();
+    // The same event twice in one batch (a retry racing its first attempt): one row, both succeed.
+    const slotOf = new Map<string, number>();
+    const rows: Row[] = [];
+    const slots = items.map(({ id, row }) => {
+      let slot = slotOf.get(id);
+      if (slot === undefined) {
+        slot = rows.push(row) - 1;
+        slotOf.set(id, slot);
+      }
+      return slot;
+    });
+    // Rows in id order: two batches in flight that share ids then lock them in the same order,
+    // so they wait for each other instead of deadlocking.
+    const order = rows.map((_, index) => index).sort((a, b) => compareIds(rows[a], rows[b]));
+    const outcomes = await this.#insertIsolating(order.map((index) => rows[index] as Row));
+    const outcomeOfRow: (Error | undefined)[] = new Array(rows.length);
+    order.forEach((rowIndex, position) => {
+      outcomeOfRow[rowIndex] = outcomes[position];
+    });
+    return slots.map((slot) => outcomeOfRow[slot]);
+  }
+
+  /**
+   * Inserts `rows` with one statement; on a row error, bisects (each half its own statement, so good
+   * halves are committed) down to the single bad rows. `O(bad rows x log(batch))` statements.
+   */
+  async #insertIsolating(rows: Row[]): Promise<(Error | undefined)[]> {
+    const outcomes: (Error | undefined)[] = new Array(rows.length).fill(undefined);
+    let fatal: DeliveryError | undefined;
+    const attempt = async (start: number, end: number): Promise<void> => {
+      if (fatal) {
+        outcomes.fill(fatal, start, end);
+        return;
+      }
+      try {
+        await this.#insert(rows.slice(start, end));
+      } catch (error) {
+        if (!isRowError(error)) {
+          if (sqlState(error) === '42P01') this.#ready = undefined; // dropped: create it again
+          fatal = deliveryError(error, true);
+          outcomes.fill(fatal, start, end);
+        } else if (end - start === 1) {
+          this.#logger.warn(
+            { err: error, table: this.#table, eventId: rows[start]?.[0] },
+            'postgres: row rejected',
+          );
+          outcomes[start] = deliveryError(error, false);
+        } else {
+          const middle = start + Math.ceil((end - start) / 2);
+          await attempt(start, middle);
+          await attempt(middle, end);
+        }
+      }
+    };
+    await attempt(0, rows.length);
+    return outcomes;
+  }
+
+  async #insert(rows: Row[]): Promise<void> {
+    const columns = rows[0]?.map((_, column) => rows.map((row) => row[column])) ?? [];
+    await this.#pool.query(this.#insertSql, columns);
+  }
+}
+
+export const postgresDestination: DestinationType<PostgresConfig> = {
+  // A statement, plus the wait for the batch to fill.
+  timeoutMs: (config) => config.timeoutMs + config.batch.waitMs,
+  // Enough deliveries in flight to fill a batch.
+  defaultConcurrency: (config) => config.batch.size,
+  create: (config, logger) => new PostgresWarehouse(config, logger),
+};

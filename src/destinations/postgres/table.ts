@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+import { COLUMNS } from './rows.ts';
+
+/** PostgreSQL truncates longer identifiers (bytes; the names here are ASCII). */
+const MAX_IDENTIFIER = 63;
+
+/** `"name"`, with any `"` doubled. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** `telecmi_call_events` or `schema.table` (as the `table` option allows), quoted part by part. */
+export function quoteTable(table: string): string {
+  return table.split('.').map(quoteIdentifier).join('.');
+}
+
+/**
+ * `<table>_<column>_idx`, in the table's schema. A name PostgreSQL would truncate is shortened with
+ * a hash instead, so the three index names of a long table name can never collapse into one (which
+ * `IF NOT EXISTS` would silently accept).
+ */
+export function indexName(table: string, column: string): string {
+  const base = table.split('.').at(-1) ?? table;
+  const name = `${base}_${column}_idx`;
+  if (name.length <= MAX_IDENTIFIER) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, MAX_IDENTIFIER - hash.length - 1)}_${hash}`;
+}
+
+/** The columns indexed besides `id`: time-range scans and joining the legs and events of a call. */
+export const INDEXED_COLUMNS = ['occurred_at', 'call_id', 'conversation_id'] as const;
+
+/** The statements that create the table and its indexes; each is idempotent (`IF NOT EXISTS`). */
+export function createTableStatements(table: string): string[] {
+  const quoted = quoteTable(table);
+  const columns = COLUMNS.map(
+    ({ name, type }) => `  ${quoteIdentifier(name)} ${type}${name === 'id' ? ' PRIMARY KEY' : ''}`,
+  );
+  columns.push(`  ${quoteIdentifier('inserted_at')} timestamptz NOT NULL DEFAULT now()`);
+  return [
+    `CREATE TABLE IF NOT EXISTS ${quoted} (\n${columns.join(',\n')}\n)`,
+    ...INDEXED_COLUMNS.map(
+      (column) =>
+        `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(indexName(table, column))} ON ${quoted} (${quoteIdentifier(column)})`,
+    ),
+  ];
+}
+
+/**
+ * One statement for a whole batch, with a fixed number of parameters (an array per column) whatever
+ * the batch size: `INSERT ... SELECT * FROM unnest($1::text[], ...) ON CONFLICT (id) DO NOTHING`.
+ */
+export function insertBatchStatement(table: string): string {
+  const names = COLUMNS.map(({ name }) => quoteIdentifier(name)).join(', ');
+  const arrays = COLUMNS.map(({ type }, index) => `$${index + 1}::${type}[]`).join(', ');
+  return `INSERT INTO ${quoteTable(table)} (${names}) SELECT * FROM unnest(${arrays}) ON CONFLICT (id) DO NOTHING`;
+}

@@ -1,0 +1,58 @@
+import type { Agent } from 'undici';
+import type { DestinationConfigOf } from '../../config/index.ts';
+import type { CallEvent } from '../../telecmi/index.ts';
+import { createAgent, sendJson, USER_AGENT } from '../http/index.ts';
+import { type CompiledTemplate, compileTemplate } from '../template.ts';
+import type { DeliveryContext, Destination, DestinationType } from '../types.ts';
+import { maskEventNumbers, slackMessage } from './message.ts';
+
+type SlackConfig = DestinationConfigOf<'slack'>;
+
+/**
+ * `type: slack`: one message per event through an incoming webhook. Slack answers 429 with
+ * `Retry-After` when over its rate limit (retried, not earlier than it says) and 4xx with a reason
+ * (`invalid_payload`, `no_service`, `channel_is_archived`) that no retry will fix. The webhook URL
+ * is a secret: it never appears in errors or logs.
+ */
+class SlackDestination implements Destination {
+  readonly #config: SlackConfig;
+  readonly #agent: Agent;
+  readonly #render: CompiledTemplate | undefined;
+
+  constructor(config: SlackConfig) {
+    this.#config = config;
+    this.#agent = createAgent(config.timeoutMs);
+    this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
+  }
+
+  /** The JSON posted for `event`: the template's rendering, else the built-in Block Kit message. */
+  payload(event: CallEvent): unknown {
+    const maskNumbers = this.#config.maskNumbers;
+    if (this.#render === undefined) return slackMessage(event, { maskNumbers });
+    const rendered = this.#render(maskNumbers ? maskEventNumbers(event) : event);
+    // A plain string template is the message text.
+    return typeof rendered === 'string' ? { text: rendered } : rendered;
+  }
+
+  async deliver(event: CallEvent, context: DeliveryContext): Promise<void> {
+    const status = await sendJson(this.#agent, {
+      url: this.#config.webhookUrl,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT },
+      body: JSON.stringify(this.payload(event)),
+      timeoutMs: this.#config.timeoutMs,
+    });
+    context.logger.debug({ eventId: event.id, status }, 'slack message posted');
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
+
+export const slackDestination: DestinationType<SlackConfig> = {
+  timeoutMs: (config) => config.timeoutMs,
+  defaultConcurrency: () => 1,
+  defaultRateLimit: { max: 1, perMs: 1000 },
+  create: (config) => new SlackDestination(config),
+};

@@ -1,0 +1,83 @@
+import type { CallEvent } from '../telecmi/index.ts';
+
+/**
+ * Renders body templates (syntax: `template-schema.ts`). `compileTemplate` walks the template once
+ * and returns a function that builds the body for an event; destinations compile at start-up.
+ */
+export type CompiledTemplate = (event: CallEvent) => unknown;
+
+/** `{{ path }}`: a dot path of field names, whitespace allowed inside the braces. */
+const PLACEHOLDER = /\{\{\s*([^{}\s]+)\s*\}\}/g;
+const WHOLE = /^\{\{\s*([^{}\s]+)\s*\}\}$/;
+
+export function compileTemplate(template: unknown): CompiledTemplate {
+  if (typeof template === 'string') return compileString(template);
+  if (Array.isArray(template)) {
+    const items = template.map(compileTemplate);
+    return (event) => items.map((item) => item(event));
+  }
+  if (isPlainObject(template)) {
+    const entries = Object.entries(template).map(([key, value]) => [key, compileTemplate(value)] as const);
+    return (event) => {
+      const out: Record<string, unknown> = {};
+      for (const [key, render] of entries) out[key] = render(event);
+      return out;
+    };
+  }
+  return () => template;
+}
+
+const compiled = new WeakMap<object, CompiledTemplate>();
+
+/** Renders `template` for `event`; object templates are compiled once and cached. */
+export function renderTemplate(template: unknown, event: CallEvent): unknown {
+  if (typeof template !== 'object' || template === null) return compileTemplate(template)(event);
+  let render = compiled.get(template);
+  if (render === undefined) {
+    render = compileTemplate(template);
+    compiled.set(template, render);
+  }
+  return render(event);
+}
+
+function compileString(text: string): CompiledTemplate {
+  const whole = WHOLE.exec(text);
+  if (whole?.[1] !== undefined) {
+    const path = whole[1].split('.');
+    return (event) => lookup(event, path) ?? null;
+  }
+  // Split into literal text (even indexes) and paths (odd indexes).
+  const parts = text.split(PLACEHOLDER);
+  if (parts.length === 1) return () => text;
+  const paths = parts.map((part, index) => (index % 2 === 1 ? part.split('.') : null));
+  return (event) => {
+    let out = '';
+    parts.forEach((part, index) => {
+      const path = paths[index];
+      out += path ? asText(lookup(event, path)) : part;
+    });
+    return out;
+  };
+}
+
+/** Own properties only: `{{constructor}}` must not reach into the prototype. */
+function lookup(value: unknown, path: readonly string[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null || !Object.hasOwn(current, key)) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+function asText(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}

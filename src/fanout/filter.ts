@@ -1,0 +1,25 @@
+import type { FilterConfig } from '../config/index.ts';
+import type { CallEvent } from '../telecmi/index.ts';
+
+/** The event fields a filter can match on, with the filter key that names each. */
+const MATCHED_FIELDS = ['kind', 'status', 'direction', 'leg', 'team', 'user', 'provider'] as const;
+
+/**
+ * Whether a destination wants an event: every key present in the filter must match; a list means
+ * "any of"; text matches ignore case. An empty filter takes everything.
+ */
+export function compileFilter(filter: FilterConfig): (event: CallEvent) => boolean {
+  const checks: ((event: CallEvent) => boolean)[] = [];
+  for (const field of MATCHED_FIELDS) {
+    const wanted = filter[field];
+    if (wanted === undefined) continue;
+    const accepted = new Set((Array.isArray(wanted) ? wanted : [wanted]).map((value) => value.toLowerCase()));
+    checks.push((event) => {
+      const value = event[field];
+      return value !== null && accepted.has(value.toLowerCase());
+    });
+  }
+  const { minAnsweredSec } = filter;
+  if (minAnsweredSec !== undefined) checks.push((event) => (event.answeredSec ?? 0) >= minAnsweredSec);
+  return (event) => checks.every((check) => check(event));
+}

@@ -1,0 +1,103 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/index.ts';
+
+const configDir = fileURLToPath(new URL('../../config/', import.meta.url));
+
+function problems(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(yaml, 'f.yaml', env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('the shipped config works with nothing but Redis: one file destination', () => {
+    const config = loadConfig(`${configDir}forwarder.yaml`, {});
+    expect(config.destinations.map((d) => [d.name, d.type])).toEqual([['archive', 'file']]);
+    expect(config.receiver).toMatchObject({ port: 3000, path: '/webhook/cdr', maxBodyBytes: 65536 });
+    expect(config.receiver.token).toBeUndefined();
+  });
+
+  it('every example is valid once its variables are set', () => {
+    const env = {
+      WEBHOOK_TOKEN: 'a-token-of-24-characters',
+      CRM_URL: 'https://crm.example.com/hooks/telecmi',
+      CRM_API_KEY: 'k',
+      SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/X',
+    };
+    for (const file of readdirSync(`${configDir}examples`)) {
+      const config = loadConfig(`${configDir}examples/${file}`, env);
+      expect(config.destinations.length, file).toBeGreaterThan(0);
+    }
+  });
+
+  it('fills ${VAR} and ${VAR:-default} from the environment, with numbers from strings', () => {
+    const config = parseConfig('receiver:\n  port: ${PORT:-3000}\n  token: ${TOKEN}\n', 'f.yaml', {
+      PORT: '8080',
+      TOKEN: 'abcdefghijklmnopqrstuvwxyz',
+    });
+    expect(config.receiver.port).toBe(8080);
+    expect(config.receiver.token).toBe('abcdefghijklmnopqrstuvwxyz');
+  });
+
+  it('names the key of a missing variable', () => {
+    expect(problems('destinations:\n  - {name: a, type: http, url: "${CRM_URL}"}\n')).toEqual([
+      'destinations[0].url: environment variable CRM_URL is not set (write ${CRM_URL:-default} to make it optional)',
+    ]);
+  });
+
+  it('names the path of every bad key and what was expected', () => {
+    expect(
+      problems(`
+receiver:
+  port: 70000
+  allowIps: [10.0.0.0/8, nonsense]
+destinations:
+  - {name: crm, type: http, url: "ftp://x"}
+  - {name: crm, type: file, path: /tmp}
+  - {name: chat, type: slack, webhookUrl: "https://hooks.slack.com/x", maskNumbers: maybe}
+  - {name: dw, type: postgres, url: "postgres://x/db", batch: {size: 0}}
+  - {name: w, type: carrier-pigeon}
+  - {name: f, type: file, path: /tmp, retry: {backoff: linear}}
+  - {name: "bad name", type: file, path: /tmp}
+`),
+    ).toEqual([
+      'receiver.port: expected a whole number from 0 to 65535',
+      'receiver.allowIps[1]: expected an IP address or CIDR block such as 10.0.0.0/8',
+      'destinations[0].url: expected a URL starting with http:// or https://',
+      'destinations[2].maskNumbers: expected true or false',
+      'destinations[3].batch.size: expected a whole number from 1 to 10000',
+      'destinations[4].type: unknown destination type: expected "http" | "slack" | "postgres" | "file"',
+      'destinations[5].retry.backoff: expected "exponential" or "fixed"',
+      'destinations[6].name: expected letters, digits, "-" or "_" (at most 63), such as "crm"',
+    ]);
+  });
+
+  it('reports duplicate destination names', () => {
+    expect(
+      problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),
+    ).toEqual(['destinations[1].name: duplicate destination name "a": names must be unique']);
+  });
+
+  it('refuses unknown keys, so a typo never falls back to a default', () => {
+    expect(problems('receiver:\n  maxBodyByte: 10\n')).toEqual([
+      'receiver.maxBodyByte: unknown key (check its spelling; README lists every key)',
+    ]);
+  });
+
+  it('gives the line of a YAML syntax error', () => {
+    const [problem] = problems('receiver:\n  port: [1, 2\n');
+    expect(problem).toMatch(/^line \d+, column \d+: /);
+  });
+
+  it('says when the file is missing', () => {
+    expect(() => loadConfig('/nonexistent/forwarder.yaml', {})).toThrow(
+      /file not found \(set FORWARDER_CONFIG/,
+    );
+  });
+});

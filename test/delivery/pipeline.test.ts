@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CallEvent } from '../../src/telecmi/index.ts';
+import { PG_URL, type Pipeline, startPipeline, withPg } from '../helpers/pipeline.ts';
+import { waitFor } from '../helpers/redis-server.ts';
+import { loadSample } from '../helpers/samples.ts';
+import { Sink } from '../helpers/sink.ts';
+
+const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+const fastRetry = 'retry: {attempts: 5, delayMs: 50, maxDelayMs: 2000}';
+
+let running: { pipeline?: Pipeline; sinks: Sink[]; tables: string[] } = { sinks: [], tables: [] };
+afterEach(async () => {
+  // Sinks first: a delivery hanging on one then ends at once instead of at its timeout.
+  for (const sink of running.sinks) await sink.close();
+  await running.pipeline?.stop();
+  await withPg(async (db) => {
+    for (const table of running.tables) await db.query(`DROP TABLE IF EXISTS ${table}`);
+  });
+  running = { sinks: [], tables: [] };
+});
+
+async function sink(): Promise<Sink> {
+  const created = await Sink.start();
+  running.sinks.push(created);
+  return created;
+}
+
+async function pipeline(yaml: string): Promise<Pipeline> {
+  running.pipeline = await startPipeline(yaml);
+  return running.pipeline;
+}
+
+function table(): string {
+  const name = `t_${randomBytes(4).toString('hex')}`;
+  running.tables.push(name);
+  return name;
+}
+
+describe('http destination, end to end', () => {
+  it('delivers the canonical event with webhook-id and a signature standardwebhooks verifies', async () => {
+    const crm = await sink();
+    const p = await pipeline(`
+destinations:
+  - name: crm
+    type: http
+    url: ${crm.url}
+    signingSecret: ${SECRET}
+    headers: {x-api-key: key-123}
+`);
+    const { body } = await p.post(loadSample('chub-cdr-incoming-answered'));
+    await waitFor(() => crm.requests.length === 1);
+    const [request] = crm.requests;
+    const event = JSON.parse(request?.body ?? '') as CallEvent;
+    expect(event.id).toBe(body.id);
+    expect(event.from).toBe('440000000002');
+    expect(event.answeredSec).toBe(11);
+    expect(request?.headers['webhook-id']).toBe(body.id);
+    expect(request?.headers['x-api-key']).toBe('key-123');
+    const verified = new Webhook(SECRET).verify(
+      request?.body ?? '',
+      request?.headers as Record<string, string>,
+    );
+    expect(verified).toEqual(event);
+  });
+
+  it('retries a sink that fails three times: exactly one success, one warehouse row', async () => {
+    const crm = await sink();
+    crm.respond = (_request, index) => (index < 3 ? { status: 503, body: 'down' } : { status: 200 });
+    const warehouse = table();
+    const p = await pipeline(`
+destinations:
+  - name: crm
+    type: http
+    url: ${crm.url}
+    ${fastRetry}
+  - name: warehouse
+    type: postgres
+    url: ${PG_URL}
+    table: ${warehouse}
+    batch: {size: 10, waitMs: 20}
+`);
+    const { body } = await p.post(loadSample('chub-cdr-outgoing-answered-leg-b'));
+    await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 1, 15_000);
+    await waitFor(async () => (await p.queue('warehouse').getCompletedCount()) === 1, 15_000);
+    expect(crm.requests).toHaveLength(4);
+    expect(new Set(crm.requests.map((r) => r.headers['webhook-id']))).toEqual(new Set([body.id]));
+    const rows = await withPg((db) => db.query(`SELECT id, recording FROM ${warehouse}`));
+    expect(rows.rows).toEqual([{ id: body.id, recording: '16506305548176941220057791_2222223.mp3' }]);
+  });
+
+  it('fails a 4xx after one attempt, with status and body excerpt on the job', async () => {
+    const crm = await sink();
+    crm.respond = () => ({ status: 422, body: `{"error":"unknown field ${'x'.repeat(3000)}"}` });
+    const p = await pipeline(`destinations:\n  - {name: crm, type: http, url: "${crm.url}", ${fastRetry}}\n`);
+    await p.post(loadSample('chub-cdr-incoming-missed'));
+    await waitFor(async () => (await p.queue('crm').getFailedCount()) === 1);
+    const [job] = await p.queue('crm').getFailed();
+    expect(crm.requests).toHaveLength(1);
+    expect(job?.attemptsMade).toBe(1);
+    expect(job?.failedReason).toMatch(/^HTTP 422: \{"error":"unknown field x+/);
+    expect(Buffer.byteLength(job?.failedReason ?? '')).toBeLessThan(1024 + 64);
+  });
+
+  it('honours Retry-After on 429', async () => {
+    const crm = await sink();
+    crm.respond = (_request, index) =>
+      index === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 };
+    const p = await pipeline(`destinations:\n  - {name: crm, type: http, url: "${crm.url}", ${fastRetry}}\n`);
+    await p.post(loadSample('chub-event-incoming-waiting'));
+    await waitFor(() => crm.requests.length === 2, 10_000);
+    const [first, second] = crm.requests;
+    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('the same event twice: one delivery and one row', async () => {
+    const crm = await sink();
+    const warehouse = table();
+    const p = await pipeline(`
+destinations:
+  - {name: crm, type: http, url: "${crm.url}"}
+  - {name: warehouse, type: postgres, url: "${PG_URL}", table: ${warehouse}, batch: {size: 10, waitMs: 20}}
+`);
+    const sample = loadSample('piopiy-cdr-inbound-missed-leg-a');
+    const first = await p.post(sample);
+    const again = await p.post(sample);
+    expect(again.body).toEqual({ id: first.body.id, duplicate: true });
+    await waitFor(async () => (await p.queue('warehouse').getCompletedCount()) === 1);
+    await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 1);
+    // Give a second delivery every chance to show up before counting.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(crm.requests).toHaveLength(1);
+    const rows = await withPg((db) => db.query(`SELECT count(*)::int AS n FROM ${warehouse}`));
+    expect(rows.rows[0].n).toBe(1);
+  });
+
+  it('a slow destination does not delay another', async () => {
+    const slow = await sink();
+    slow.respond = () => 'hang';
+    const fast = await sink();
+    const p = await pipeline(`
+destinations:
+  - {name: slow, type: http, url: "${slow.url}", timeoutMs: 20000, concurrency: 1}
+  - {name: fast, type: http, url: "${fast.url}"}
+`);
+    for (const name of [
+      'chub-event-incoming-waiting',
+      'chub-event-incoming-answered',
+      'chub-cdr-incoming-answered',
+    ]) {
+      await p.post(loadSample(name));
+    }
+    await waitFor(() => fast.requests.length === 3, 5_000);
+    // The slow one is still stuck on its first delivery, with the other two waiting behind it.
+    expect(slow.requests).toHaveLength(1);
+    expect(await p.queue('slow').getWaitingCount()).toBe(2);
+  });
+});
+
+describe('filters', () => {
+  it('give each destination only the events it asks for', async () => {
+    const missed = await sink();
+    const longCalls = await sink();
+    const everything = await sink();
+    const p = await pipeline(`
+destinations:
+  - name: missed
+    type: http
+    url: ${missed.url}
+    filter: {kind: cdr, status: missed, leg: [a]}
+  - name: long-calls
+    type: http
+    url: ${longCalls.url}
+    filter: {kind: cdr, status: answered, minAnsweredSec: 10, team: [Sales_2222223, support_2223343]}
+  - name: everything
+    type: http
+    url: ${everything.url}
+`);
+    const names = [
+      'chub-cdr-incoming-answered', // answered 11 s, team Sales
+      'chub-cdr-outgoing-answered-leg-a', // answered 15 s, no team
+      'chub-cdr-outgoing-missed-leg-a', // missed, leg a
+      'chub-cdr-outgoing-missed-leg-b', // missed, leg b
+      'chub-event-incoming-waiting',
+    ];
+    for (const name of names) await p.post(loadSample(name));
+    await waitFor(() => everything.requests.length === names.length);
+    await waitFor(() => missed.requests.length === 1 && longCalls.requests.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(missed.events<CallEvent>().map((e) => e.callId)).toEqual(['15b58236-734f-4000-a5e8-78284068f5c7']);
+    expect(longCalls.events<CallEvent>().map((e) => e.callId)).toEqual([
+      '16132200-57fa-47b5-888d-4ab5b7e631ee',
+    ]);
+  });
+});

@@ -1,0 +1,108 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { destinationQueueName, INGEST_QUEUE } from '../../src/queue/names.ts';
+import type { CallEvent } from '../../src/telecmi/index.ts';
+import { normalise } from '../../src/telecmi/index.ts';
+import { type Spawned, spawnEntry, writeTempConfig } from '../helpers/process.ts';
+import { uniquePrefix } from '../helpers/receiver.ts';
+import { deletePrefix, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
+import { loadSample } from '../helpers/samples.ts';
+import { Sink } from '../helpers/sink.ts';
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups.length = 0;
+});
+
+function event(name: string): CallEvent {
+  const result = normalise(loadSample(name), new Date());
+  if (!result.ok) throw new Error(result.error);
+  return result.event;
+}
+
+async function setup(destinations: string) {
+  const prefix = uniquePrefix('proc');
+  const config = writeTempConfig(
+    `redis: {url: "${REDIS_URL}", prefix: ${prefix}}\nworkers: {stalledIntervalMs: 500}\ndestinations:\n${destinations}`,
+  );
+  const connection = new Redis(REDIS_URL);
+  const queues = new Map<string, Queue<CallEvent>>();
+  const queue = (name: string) => {
+    const existing = queues.get(name);
+    if (existing) return existing;
+    const created = new Queue<CallEvent>(name, { connection, prefix });
+    queues.set(name, created);
+    return created;
+  };
+  const spawned: Spawned[] = [];
+  const worker = (...args: string[]) => {
+    const run = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: config }, args);
+    spawned.push(run);
+    return run;
+  };
+  cleanups.push(async () => {
+    for (const run of spawned) run.child.kill('SIGKILL');
+    for (const q of queues.values()) await q.close();
+    connection.disconnect();
+    await deletePrefix(REDIS_URL, prefix);
+  });
+  return { queue, worker };
+}
+
+describe('worker processes', () => {
+  it('a worker killed with SIGKILL mid-delivery: the job is delivered after a new worker starts', async () => {
+    const crm = await Sink.start();
+    cleanups.push(() => crm.close());
+    crm.respond = () => 'hang';
+    const { queue, worker } = await setup(
+      `  - {name: crm, type: http, url: "${crm.url}", timeoutMs: 2000}\n`,
+    );
+
+    const first = worker();
+    const call = event('chub-cdr-incoming-answered');
+    await queue(INGEST_QUEUE).add(call.kind, call, { jobId: `${call.id}-x` });
+    await waitFor(() => crm.requests.length === 1, 20_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    crm.respond = () => ({ status: 200 });
+    worker();
+    const deliveries = queue(destinationQueueName('crm'));
+    await waitFor(async () => (await deliveries.getCompletedCount()) === 1, 30_000);
+    const delivered = crm.requests.filter((r) => r.headers['webhook-id'] === call.id);
+    expect(delivered.length).toBeGreaterThanOrEqual(2);
+    expect(await deliveries.getFailedCount()).toBe(0);
+  });
+
+  it('--only runs just the named destinations', async () => {
+    const crm = await Sink.start();
+    const chat = await Sink.start();
+    cleanups.push(
+      () => crm.close(),
+      () => chat.close(),
+    );
+    const { queue, worker } = await setup(
+      `  - {name: crm, type: http, url: "${crm.url}"}\n  - {name: chat, type: http, url: "${chat.url}"}\n`,
+    );
+    const run = worker('--only', 'fanout,crm');
+    const call = event('chub-cdr-incoming-missed');
+    await queue(INGEST_QUEUE).add(call.kind, call, { jobId: `${call.id}-x` });
+    await waitFor(() => crm.requests.length === 1, 20_000);
+    // The fan-out made chat's job too, but no worker here takes it.
+    await waitFor(async () => (await queue(destinationQueueName('chat')).getWaitingCount()) === 1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(chat.requests).toHaveLength(0);
+    expect(run.output()).toContain('"roles":["fanout","crm"]');
+  });
+
+  it('--only with an unknown name stops with a message listing the names', async () => {
+    const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
+    const run = worker('--only', 'crm,nope');
+    expect(await run.exited).toBe(2);
+    expect(run.output().trim()).toBe(
+      'cdr-forwarder: --only: unknown name(s) nope; expected some of fanout, crm',
+    );
+  });
+});

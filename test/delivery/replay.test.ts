@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
+import { spawnEntry, writeTempConfig } from '../helpers/process.ts';
+import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
+import { listSamples, loadSample } from '../helpers/samples.ts';
+import { Sink } from '../helpers/sink.ts';
+
+describe('npm run replay', () => {
+  let crm: Sink;
+  let p: Pipeline;
+  let configFile: string;
+  const replay = async (...args: string[]) => {
+    const run = spawnEntry('scripts/replay.ts', { FORWARDER_CONFIG: configFile, LOG_LEVEL: 'silent' }, args);
+    const code = await run.exited;
+    return { code, output: run.output().trim() };
+  };
+
+  beforeAll(async () => {
+    crm = await Sink.start();
+    // Down for longer than its retries: every delivery ends dead. CDRs get 503 and live events 500,
+    // so that --status can tell them apart.
+    crm.respond = (request) =>
+      JSON.parse(request.body).kind === 'cdr'
+        ? { status: 503, body: 'maintenance' }
+        : { status: 500, body: 'boom' };
+    const yaml = `destinations:\n  - {name: crm, type: http, url: "${crm.url}", retry: {attempts: 2, delayMs: 10}}\n`;
+    p = await startPipeline(yaml);
+    configFile = writeTempConfig(`redis: {url: "${REDIS_URL}", prefix: ${p.config.redis.prefix}}\n${yaml}`);
+    for (const name of listSamples().slice(0, 10)) await p.post(loadSample(name));
+    await waitFor(async () => (await p.queue('crm').getFailedCount()) === 10, 15_000);
+  });
+  afterAll(async () => {
+    await p.stop();
+    await crm.close();
+  });
+
+  it('--dry-run counts the matching dead deliveries and re-queues nothing', async () => {
+    const all = await replay('--destination', 'crm', '--dry-run');
+    expect(all).toEqual({ code: 0, output: 'dry run: 10 dead deliveries of crm match; nothing re-queued' });
+    const cdrs = await replay('--destination', 'crm', '--status', '503', '--dry-run');
+    expect(cdrs.output).toBe('dry run: 7 dead deliveries of crm match; nothing re-queued');
+    const future = await replay(
+      '--destination',
+      'crm',
+      '--since',
+      new Date(Date.now() + 60_000).toISOString(),
+      '--dry-run',
+    );
+    expect(future.output).toBe('dry run: 0 dead deliveries of crm match; nothing re-queued');
+    const past = await replay('--destination', 'crm', '--until', '2020-01-01T00:00:00Z', '--dry-run');
+    expect(past.output).toBe('dry run: 0 dead deliveries of crm match; nothing re-queued');
+    expect(await p.queue('crm').getFailedCount()).toBe(10);
+  });
+
+  it('re-queues the matching ones, which are then delivered with the same webhook-id', async () => {
+    crm.respond = () => ({ status: 200 });
+    const before = crm.requests.length;
+    const result = await replay('--destination', 'crm', '--status', '500-599');
+    expect(result).toEqual({ code: 0, output: 're-queued 10 dead deliveries of crm' });
+    await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 10, 10_000);
+    expect(await p.queue('crm').getFailedCount()).toBe(0);
+    const replayed = crm.requests.slice(before);
+    expect(replayed).toHaveLength(10);
+    const firstIds = new Set(crm.requests.slice(0, before).map((r) => r.headers['webhook-id']));
+    for (const request of replayed) expect(firstIds.has(request.headers['webhook-id'])).toBe(true);
+  });
+
+  it('says what is wrong with its flags', async () => {
+    expect(await replay('--destination', 'nope')).toEqual({
+      code: 2,
+      output: 'replay: unknown destination "nope"; one of: crm',
+    });
+    const badStatus = await replay('--destination', 'crm', '--status', 'five hundred');
+    expect(badStatus.code).toBe(2);
+    expect(badStatus.output).toContain('--status');
+    const badDate = await replay('--destination', 'crm', '--since', 'yesterday');
+    expect(badDate.output).toContain('--since');
+  });
+});

@@ -1,0 +1,60 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import * as v from 'valibot';
+import { describe, expect, it } from 'vitest';
+import { DestinationConfig, type DestinationConfigOf } from '../../src/config/index.ts';
+import { fileDestination } from '../../src/destinations/file/index.ts';
+import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import { listSamples, loadSample } from '../helpers/samples.ts';
+
+const logger = pino({ level: 'silent' });
+
+function eventAt(name: string, receivedAt: Date): CallEvent {
+  const result = normalise(loadSample(name), receivedAt);
+  if (!result.ok) throw new Error(result.error);
+  return result.event;
+}
+
+describe('file destination', () => {
+  it('appends one JSON line per event to one file per UTC day', async () => {
+    const folder = join(mkdtempSync(join(tmpdir(), 'cdrf-archive-')), 'nested', 'archive');
+    const config = v.parse(DestinationConfig, {
+      name: 'archive',
+      type: 'file',
+      path: folder,
+    }) as DestinationConfigOf<'file'>;
+    const archive = fileDestination.create(config, logger);
+    const day1 = new Date('2026-11-23T23:59:59.500Z');
+    const day2 = new Date('2026-11-24T00:00:00.100Z');
+    const names = listSamples();
+    const events = names.flatMap((name) => [eventAt(name, day1), eventAt(name, day2)]);
+    await Promise.all(events.map((event) => archive.deliver(event, { attempt: 1, logger })));
+    await archive.close();
+
+    expect(readdirSync(folder).sort()).toEqual(['2026-11-23.ndjson', '2026-11-24.ndjson']);
+    const lines = readFileSync(join(folder, '2026-11-23.ndjson'), 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(names.length);
+    expect(lines.map((line) => JSON.parse(line))).toEqual(
+      events.filter((event) => event.receivedAt.startsWith('2026-11-23')),
+    );
+  });
+
+  it('keeps appending across restarts', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'cdrf-archive-'));
+    const config = v.parse(DestinationConfig, {
+      name: 'archive',
+      type: 'file',
+      path: folder,
+    }) as DestinationConfigOf<'file'>;
+    const at = new Date('2026-11-24T10:00:00Z');
+    for (const name of ['chub-cdr-incoming-answered', 'chub-cdr-incoming-missed']) {
+      const archive = fileDestination.create(config, logger);
+      await archive.deliver(eventAt(name, at), { attempt: 1, logger });
+      await archive.close();
+    }
+    const lines = readFileSync(join(folder, '2026-11-24.ndjson'), 'utf8').trimEnd().split('\n');
+    expect(lines.map((line) => (JSON.parse(line) as CallEvent).status)).toEqual(['answered', 'missed']);
+  });
+});

@@ -1,0 +1,385 @@
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { Webhook } from 'standardwebhooks';
+import * as v from 'valibot';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DestinationConfig, type DestinationConfigOf } from '../../src/config/index.ts';
+import {
+  classifyResponse,
+  httpDestination,
+  parseRetryAfter,
+  requestError,
+} from '../../src/destinations/http/index.ts';
+import { renderTemplate } from '../../src/destinations/template.ts';
+import { type DeliveryContext, DeliveryError, type Destination } from '../../src/destinations/types.ts';
+import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import { loadSample } from '../helpers/samples.ts';
+
+interface Received {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+type Responder = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+
+/** A real HTTP server on a free port that records what it receives and answers as `respond` says. */
+class TestServer {
+  readonly server: Server;
+  readonly received: Received[] = [];
+  connections = 0;
+  respond: Responder = (_req, res) => res.writeHead(204).end();
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        this.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+        this.respond(req, res, body);
+      });
+    });
+    this.server.on('connection', () => this.connections++);
+  }
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  reset(): void {
+    this.received.length = 0;
+    this.connections = 0;
+    this.respond = (_req, res) => res.writeHead(204).end();
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const TOKEN = 'Bearer s3cr3t-t0ken-value';
+const context: DeliveryContext = { attempt: 1, logger: pino({ level: 'silent' }) };
+
+function sampleEvent(name: string): CallEvent {
+  const result = normalise(loadSample(name), new Date());
+  if (!result.ok) throw new Error(result.error);
+  return result.event;
+}
+
+function httpConfig(options: Record<string, unknown>): DestinationConfigOf<'http'> {
+  const config = v.parse(DestinationConfig, { name: 'crm', type: 'http', ...options });
+  if (config.type !== 'http') throw new Error('expected an http config');
+  return config;
+}
+
+/** The DeliveryError a delivery fails with. */
+async function failure(promise: Promise<unknown>): Promise<DeliveryError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(DeliveryError);
+    return error as DeliveryError;
+  }
+  throw new Error('expected the delivery to fail');
+}
+
+const server = new TestServer();
+let baseUrl = '';
+const opened: Destination[] = [];
+const event = sampleEvent('chub-cdr-incoming-answered');
+
+function open(options: Record<string, unknown> = {}): Destination {
+  const destination = httpDestination.create(
+    httpConfig({ url: `${baseUrl}/hook`, ...options }),
+    context.logger,
+  );
+  opened.push(destination);
+  return destination;
+}
+
+beforeAll(async () => {
+  baseUrl = await server.start();
+});
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((destination) => destination.close()));
+  server.reset();
+});
+
+afterAll(() => server.stop());
+
+describe('http destination: the request', () => {
+  it('posts the canonical event as JSON with Standard Webhooks headers', async () => {
+    const destination = open();
+    const before = Math.floor(Date.now() / 1000);
+    await destination.deliver(event, context);
+
+    expect(server.received).toHaveLength(1);
+    const [request] = server.received;
+    expect(request?.method).toBe('POST');
+    expect(request?.url).toBe('/hook');
+    expect(request?.body).toBe(JSON.stringify(event));
+    expect(JSON.parse(request?.body ?? '')).toEqual(event);
+    expect(request?.headers['content-type']).toBe('application/json');
+    expect(request?.headers['user-agent']).toBe('cdr-forwarder');
+    expect(request?.headers['webhook-id']).toBe(event.id);
+    const timestamp = Number(request?.headers['webhook-timestamp']);
+    expect(timestamp).toBeGreaterThanOrEqual(before);
+    expect(timestamp).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+    expect(request?.headers['webhook-signature']).toBeUndefined();
+  });
+
+  it('sends the same webhook-id when the same event is delivered again', async () => {
+    const destination = open();
+    await destination.deliver(event, context);
+    await destination.deliver(event, { ...context, attempt: 2 });
+    const ids = server.received.map((request) => request.headers['webhook-id']);
+    expect(ids).toEqual([event.id, event.id]);
+    const other = sampleEvent('chub-cdr-incoming-missed');
+    await destination.deliver(other, context);
+    expect(server.received[2]?.headers['webhook-id']).toBe(other.id);
+    expect(other.id).not.toBe(event.id);
+  });
+
+  it('signs with signingSecret so that the standardwebhooks library verifies the request', async () => {
+    const destination = open({ signingSecret: SECRET });
+    await destination.deliver(event, context);
+    await destination.deliver(event, context);
+    for (const request of server.received) {
+      const signature = request.headers['webhook-signature'];
+      expect(signature).toMatch(/^v1,/);
+      const headers = {
+        'webhook-id': String(request.headers['webhook-id']),
+        'webhook-timestamp': String(request.headers['webhook-timestamp']),
+        'webhook-signature': String(signature),
+      };
+      expect(new Webhook(SECRET).verify(request.body, headers)).toEqual(JSON.parse(request.body));
+      // Another secret does not verify, nor does a changed body.
+      expect(() => new Webhook('whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAA').verify(request.body, headers)).toThrow();
+      expect(() => new Webhook(SECRET).verify(`${request.body} `, headers)).toThrow();
+    }
+  });
+
+  it('sends the configured headers and method', async () => {
+    const destination = open({
+      method: 'PUT',
+      headers: { Authorization: TOKEN, 'X-Tenant': 'acme', 'User-Agent': 'my-agent' },
+    });
+    await destination.deliver(event, context);
+    const [request] = server.received;
+    expect(request?.method).toBe('PUT');
+    expect(request?.headers.authorization).toBe(TOKEN);
+    expect(request?.headers['x-tenant']).toBe('acme');
+    expect(request?.headers['user-agent']).toBe('my-agent');
+    expect(request?.headers['content-type']).toBe('application/json');
+  });
+
+  it('posts the rendered template instead of the event', async () => {
+    const template = {
+      event: '{{id}}',
+      caller: '{{from}}',
+      seconds: '{{answeredSec}}',
+      note: 'Call {{callId}} by {{user}} ({{raw.filename}})',
+      crm: '{{custom.key}}',
+      missing: '{{voicemail}}',
+    };
+    const destination = open({ template, signingSecret: SECRET });
+    await destination.deliver(event, context);
+    const [request] = server.received;
+    expect(JSON.parse(request?.body ?? '')).toEqual(renderTemplate(template, event));
+    expect(JSON.parse(request?.body ?? '')).toEqual({
+      event: event.id,
+      caller: '440000000002',
+      seconds: 11,
+      note: `Call ${event.callId} by 204_2222223 (1634720915260737218351_2222223.mp3)`,
+      crm: 'value',
+      missing: null,
+    });
+    // The signature covers the body actually sent.
+    const headers = request?.headers as Record<string, string>;
+    expect(() => new Webhook(SECRET).verify(request?.body ?? '', headers)).not.toThrow();
+  });
+
+  it('reuses one keep-alive connection for several deliveries', async () => {
+    const destination = open();
+    for (let i = 0; i < 5; i++) await destination.deliver(event, context);
+    expect(server.received).toHaveLength(5);
+    expect(server.connections).toBe(1);
+  });
+
+  it('reuses the connection after error responses too (their bodies are read)', async () => {
+    server.respond = (_req, res) => res.writeHead(500).end('x'.repeat(20_000));
+    const destination = open();
+    for (let i = 0; i < 3; i++) await failure(destination.deliver(event, context));
+    expect(server.received).toHaveLength(3);
+    expect(server.connections).toBe(1);
+  });
+});
+
+describe('http destination: outcomes', () => {
+  it.each([500, 502, 503, 504, 408, 425, 429])('HTTP %i is retryable', async (status) => {
+    server.respond = (_req, res) => res.writeHead(status).end('try later');
+    const error = await failure(open().deliver(event, context));
+    expect(error.retryable).toBe(true);
+    expect(error.status).toBe(status);
+    expect(error.message).toBe(`HTTP ${status}: try later`);
+    expect(error.retryAfterMs).toBeUndefined();
+  });
+
+  it.each([429, 503])('HTTP %i with Retry-After: 7 waits 7 s', async (status) => {
+    server.respond = (_req, res) => res.writeHead(status, { 'retry-after': '7' }).end();
+    const error = await failure(open().deliver(event, context));
+    expect(error.retryable).toBe(true);
+    expect(error.retryAfterMs).toBe(7000);
+    expect(error.message).toMatch(new RegExp(`^HTTP ${status}`));
+  });
+
+  it('reads an HTTP-date Retry-After', async () => {
+    const at = new Date(Date.now() + 30_000).toUTCString();
+    server.respond = (_req, res) => res.writeHead(429, { 'retry-after': at }).end('slow down');
+    const error = await failure(open().deliver(event, context));
+    expect(error.retryable).toBe(true);
+    expect(error.retryAfterMs).toBeGreaterThan(27_000);
+    expect(error.retryAfterMs).toBeLessThanOrEqual(30_000);
+  });
+
+  it('ignores Retry-After on other statuses', async () => {
+    server.respond = (_req, res) => res.writeHead(500, { 'retry-after': '7' }).end();
+    const error = await failure(open().deliver(event, context));
+    expect(error.retryAfterMs).toBeUndefined();
+  });
+
+  it.each([400, 404, 410, 401, 422, 301])('HTTP %i is permanent', async (status) => {
+    server.respond = (_req, res) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"bad request"}');
+    const error = await failure(open().deliver(event, context));
+    expect(error.retryable).toBe(false);
+    expect(error.status).toBe(status);
+    expect(error.message).toBe(`HTTP ${status}: {"error":"bad request"}`);
+    expect(error.message).toMatch(/^HTTP (\d{3})/);
+  });
+
+  it('quotes at most 1024 bytes of a large error body', async () => {
+    const body = `${'é'.repeat(1000)}${'x'.repeat(3000)}`; // 5000 bytes, multi-byte at the cut
+    server.respond = (_req, res) => res.writeHead(400).end(body);
+    const error = await failure(open().deliver(event, context));
+    expect(error.retryable).toBe(false);
+    expect(error.message.startsWith('HTTP 400: éé')).toBe(true);
+    const excerpt = error.message.slice('HTTP 400: '.length);
+    expect(Buffer.byteLength(excerpt)).toBeLessThanOrEqual(1024);
+    expect(Buffer.byteLength(excerpt)).toBeGreaterThan(1000);
+    expect(excerpt).not.toContain('\uFFFD');
+  });
+
+  it('never quotes header values or the signing secret, even when echoed', async () => {
+    server.respond = (req, res) =>
+      res.writeHead(403).end(`denied for ${req.headers.authorization} and ${SECRET}`);
+    const error = await failure(
+      open({ headers: { Authorization: TOKEN }, signingSecret: SECRET }).deliver(event, context),
+    );
+    expect(error.message).toBe('HTTP 403: denied for [redacted] and [redacted]');
+  });
+
+  it('a refused connection is retryable', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+
+    const error = await failure(open({ url: `http://127.0.0.1:${port}/hook` }).deliver(event, context));
+    expect(error.retryable).toBe(true);
+    expect(error.status).toBeUndefined();
+    expect(error.message).toBe('connection refused (ECONNREFUSED)');
+  });
+
+  it('a server that never answers times out within timeoutMs, retryable', async () => {
+    server.respond = () => {}; // never answers
+    const started = Date.now();
+    const error = await failure(open({ timeoutMs: 300 }).deliver(event, context));
+    const elapsed = Date.now() - started;
+    expect(error.retryable).toBe(true);
+    expect(error.message).toBe('timed out after 300 ms');
+    expect(elapsed).toBeGreaterThanOrEqual(250);
+    expect(elapsed).toBeLessThan(1500);
+  });
+
+  it('a server that stops in the middle of an error body: the status counts, within timeoutMs', async () => {
+    server.respond = (_req, res) => {
+      res.writeHead(500, { 'content-length': '100' });
+      res.write('partial');
+    };
+    const started = Date.now();
+    const error = await failure(open({ timeoutMs: 300 }).deliver(event, context));
+    expect(error.retryable).toBe(true);
+    expect(error.message).toBe('HTTP 500: partial');
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('a connection closed without an answer is retryable', async () => {
+    server.respond = (req) => req.socket.destroy();
+    const error = await failure(open().deliver(event, context));
+    expect(error.retryable).toBe(true);
+    expect(error.message).toMatch(/UND_ERR_SOCKET|ECONNRESET/);
+  });
+});
+
+describe('classifyResponse and friends', () => {
+  it('says ok for 2xx', () => {
+    expect(classifyResponse(200, {}, 'ok')).toBeUndefined();
+    expect(classifyResponse(204, {}, '')).toBeUndefined();
+  });
+
+  it('names an empty body', () => {
+    expect(classifyResponse(502, {}, '  ')?.message).toBe('HTTP 502: (empty body)');
+  });
+
+  it('parses Retry-After', () => {
+    const now = Date.parse('2025-01-02T03:04:05Z');
+    expect(parseRetryAfter('7', now)).toBe(7000);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+    expect(parseRetryAfter('Thu, 02 Jan 2025 03:05:05 GMT', now)).toBe(60_000);
+    expect(parseRetryAfter('Thu, 02 Jan 2025 03:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+    expect(classifyResponse(503, { 'retry-after': ['9', '10'] }, '', now)?.retryAfterMs).toBe(9000);
+  });
+
+  it('names DNS errors and keeps them retryable', () => {
+    const dns = Object.assign(new Error('getaddrinfo ENOTFOUND crm.example'), {
+      code: 'ENOTFOUND',
+      hostname: 'crm.example',
+    });
+    const error = requestError(dns, 10_000);
+    expect(error.retryable).toBe(true);
+    expect(error.message).toBe('DNS lookup failed for crm.example (ENOTFOUND)');
+    const nested = requestError(
+      new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })]),
+      1,
+    );
+    expect(nested.message).toBe('connection refused (ECONNREFUSED)');
+  });
+});
+
+describe('httpDestination', () => {
+  it('bounds a delivery by timeoutMs and closes its agent', async () => {
+    const config = httpConfig({ url: `${baseUrl}/hook`, timeoutMs: 2500 });
+    expect(httpDestination.timeoutMs(config)).toBe(2500);
+    expect(httpDestination.defaultConcurrency(config)).toBeGreaterThan(1);
+    const destination = httpDestination.create(config, context.logger);
+    await destination.deliver(event, context);
+    await destination.close();
+    await expect(destination.deliver(event, context)).rejects.toBeInstanceOf(DeliveryError);
+  });
+});
