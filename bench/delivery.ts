@@ -91,7 +91,7 @@ async function endToEnd() {
   writeFileSync(
     configFile,
     `redis: {url: "${REDIS_URL}", prefix: ${prefix}}
-receiver: {port: ${port}, host: 127.0.0.1}
+receiver: {port: ${port}, host: 127.0.0.1, spoolDir: ${mkdtempSync(join(os.tmpdir(), 'cdrf-bench-spool-'))}}
 destinations:
 ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}", concurrency: 100}`).join('\n')}
   - {name: warehouse, type: postgres, url: "${PG_URL}", table: ${table}}

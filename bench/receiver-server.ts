@@ -3,7 +3,10 @@
  * load generator: `durable` is the real receiver (Redis write before the answer), `bare` the same
  * Hono app, parsing and validation with no Redis write.
  */
+import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { parseConfig } from '../src/config/index.ts';
 import { createLogger } from '../src/ops/logger.ts';
@@ -16,6 +19,7 @@ const config = parseConfig('', 'bench', process.env);
 config.redis.prefix = prefix;
 config.receiver.port = 0;
 config.receiver.host = '127.0.0.1';
+config.receiver.spoolDir = mkdtempSync(join(tmpdir(), 'cdrf-bench-spool-'));
 const logger = createLogger({ process: `bench-${mode}` });
 
 if (mode === 'durable') {

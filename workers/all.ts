@@ -1,4 +1,7 @@
-/** `npm start`: the receiver and every worker in one process. */
+/**
+ * `npm start`: the receiver and every worker in one process. The receiver's `/metrics` covers the
+ * workers too (one registry per process), so `workers.metricsPort` is not used here.
+ */
 import { runMain } from '../src/ops/main.ts';
 import { selectRoles, startWorkers } from '../src/ops/run-workers.ts';
 import { startReceiver } from '../src/receiver/server.ts';

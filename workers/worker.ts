@@ -1,13 +1,21 @@
 /**
  * `npm run worker`: the fan-out and every destination. `npm run worker -- --only crm,warehouse`
  * runs a subset (`fanout` names the fan-out), so each destination can be scaled on its own.
+ * Serves `/metrics` and `/healthz` on `workers.metricsPort` (default 9464; 0: off).
  */
 import { parseArgs } from 'node:util';
-import { runMain } from '../src/ops/main.ts';
+import { runMain, type Service } from '../src/ops/main.ts';
+import { startMetricsServer } from '../src/ops/metrics.ts';
 import { selectRoles, startWorkers } from '../src/ops/run-workers.ts';
 
 const { values } = parseArgs({ options: { only: { type: 'string' } } });
 
-await runMain('worker', async (config, logger) =>
-  startWorkers(config, logger, selectRoles(values.only, config)),
-);
+await runMain('worker', async (config, logger) => {
+  const roles = selectRoles(values.only, config);
+  const services: Service[] = [];
+  // First, so that it is the last to stop: it answers scrapes while the workers wind down.
+  if (config.workers.metricsPort > 0)
+    services.push(await startMetricsServer(config.workers.metricsPort, logger));
+  services.push(...startWorkers(config, logger, roles));
+  return services;
+});

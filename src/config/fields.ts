@@ -61,3 +61,17 @@ export const name = v.pipe(
   v.string('expected a name'),
   v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected letters, digits, "-" or "_" (at most 63), such as "crm"'),
 );
+
+/** 169.254.0.0/16, fe80::/10 and the metadata host names: where cloud credentials live. */
+export function isLinkLocalUrl(text: string): boolean {
+  let host: string;
+  try {
+    host = new URL(text).hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  } catch {
+    return false;
+  }
+  if (host === 'metadata.google.internal' || host === 'metadata') return true;
+  if (isIP(host) === 4) return host.startsWith('169.254.');
+  if (isIP(host) === 6) return /^fe[89ab][0-9a-f]:/.test(host) || /^::ffff:169\.254\./.test(host);
+  return false;
+}

@@ -73,6 +73,18 @@ function describeIssue(issue: v.BaseIssue<unknown>): string {
     return `${formatPath(path)}: unknown key (check its spelling; README lists every key)`;
   }
   if (issue.received === 'undefined' && issue.type === 'strict_object') return `${formatPath(path)}: missing`;
-  if (issue.received === 'undefined') return `${formatPath(path)}: missing; ${issue.message}`;
-  return `${formatPath(path)}: ${issue.message}`;
+  // valibot's own messages quote the value they got, which may be a secret: name its type instead.
+  const message = issue.message.replace(/ but received .*$/, ` but received a ${describeType(issue.input)}`);
+  if (issue.received === 'undefined') return `${formatPath(path)}: missing; ${message}`;
+  return `${formatPath(path)}: ${message}`;
+}
+
+function describeType(value: unknown): string {
+  return value === null
+    ? 'null'
+    : Array.isArray(value)
+      ? 'list'
+      : typeof value === 'object'
+        ? 'mapping'
+        : typeof value;
 }

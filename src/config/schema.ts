@@ -3,7 +3,7 @@ import { FileOptions } from '../destinations/file/options.ts';
 import { HttpOptions } from '../destinations/http/options.ts';
 import { PostgresOptions } from '../destinations/postgres/options.ts';
 import { SlackOptions } from '../destinations/slack/options.ts';
-import { boolean, cidr, integer, name, nonEmptyText, urlWithScheme } from './fields.ts';
+import { boolean, cidr, integer, isLinkLocalUrl, name, nonEmptyText, urlWithScheme } from './fields.ts';
 
 /**
  * The configuration file, as one valibot schema: it validates the YAML, gives the types
@@ -51,6 +51,12 @@ const commonDestinationKeys = {
   /** Deliveries in flight at once, per worker process. */
   concurrency: v.optional(integer(1, 1000)),
   rateLimit: v.optional(RateLimitConfig),
+  /**
+   * Allow a URL that points at a link-local or cloud metadata address (169.254.0.0/16, fe80::/10,
+   * metadata.google.internal). Off by default: such an address in a webhook URL is almost always an
+   * attempt to reach the cloud provider's credentials endpoint.
+   */
+  allowLinkLocal: v.optional(boolean, false),
 };
 
 function destination<TEntries extends v.ObjectEntries>(options: v.ObjectSchema<TEntries, undefined>) {
@@ -80,6 +86,15 @@ export const RedisConfig = v.strictObject({
   prefix: v.optional(name, 'cdrf'),
 });
 
+const secretToken = v.pipe(
+  v.string(),
+  v.check(
+    (text) => text === '' || text.length >= 16,
+    'expected at least 16 characters (or empty for no token)',
+  ),
+  v.transform((text) => (text === '' ? undefined : text)),
+);
+
 export const ReceiverConfig = v.strictObject({
   port: v.optional(integer(0, 65535), () => process.env.PORT ?? 3000),
   host: v.optional(nonEmptyText, '0.0.0.0'),
@@ -88,16 +103,12 @@ export const ReceiverConfig = v.strictObject({
     '/webhook/cdr',
   ),
   /** Shared secret TeleCMI must send (`?token=`, last path segment, or `Authorization: Bearer`). Empty: none. */
-  token: v.optional(
-    v.pipe(
-      v.string(),
-      v.check(
-        (text) => text === '' || text.length >= 16,
-        'expected at least 16 characters (or empty for no token)',
-      ),
-      v.transform((text) => (text === '' ? undefined : text)),
-    ),
-  ),
+  token: v.optional(secretToken),
+  /**
+   * The token being rotated out: accepted too, so that TeleCMI's dashboard and the receiver need not
+   * change at the same instant. Remove it once the new token is in place.
+   */
+  previousToken: v.optional(secretToken),
   /** Only these peers may send. Empty: anyone. */
   allowIps: v.optional(v.array(cidr), []),
   /** Behind a proxy, take the client address from X-Forwarded-For: `true` (one proxy) or the number of proxies. */
@@ -106,6 +117,11 @@ export const ReceiverConfig = v.strictObject({
     false,
   ),
   maxBodyBytes: v.optional(integer(256, 10 * 1024 * 1024), 65_536),
+  /**
+   * Where notifications are kept (appended and fsynced) while Redis is unavailable; drained into the
+   * queue when it is back. Put it on a persistent disk.
+   */
+  spoolDir: v.optional(nonEmptyText, './data/spool'),
   /** A resend of a notification within this window is answered `duplicate: true` and not queued again. */
   dedupeWindowSec: v.optional(integer(1, 30 * 24 * 3600), 86_400),
 });
@@ -116,6 +132,34 @@ export const WorkersConfig = v.strictObject({
    * back in the queue.
    */
   stalledIntervalMs: v.optional(integer(500, 600_000), 30_000),
+  /**
+   * Port of the worker process's own HTTP server for `/metrics` (Prometheus) and `/healthz`;
+   * `0` turns it off. Not started by `npm start`, whose receiver serves `/metrics` for everything.
+   */
+  metricsPort: v.optional(integer(0, 65535), () => process.env.METRICS_PORT ?? 9464),
+});
+
+/** The queue dashboard (Bull Board) at `/admin/queues` on the receiver, behind HTTP basic auth. */
+export const AdminConfig = v.strictObject({
+  /** Basic-auth user name. */
+  user: v.optional(nonEmptyText, 'admin'),
+  /** Basic-auth password. Empty or unset: the dashboard is off (404), unless `allowAnonymous`. */
+  password: v.optional(
+    v.pipe(
+      v.string('expected a string'),
+      v.transform((text) => (text === '' ? undefined : text)),
+    ),
+  ),
+  /** Serve the dashboard without any password (only behind a proxy that authenticates). Ignored when a password is set. */
+  allowAnonymous: v.optional(boolean, false),
+});
+
+export const LoggingConfig = v.strictObject({
+  /**
+   * Log phone numbers in full. Log lines carry event ids, not call fields; this is about error
+   * messages that quote a payload or a database row, whose numbers are otherwise masked (`••••0002`).
+   */
+  showNumbers: v.optional(boolean, false),
 });
 
 export const ForwarderConfig = v.pipe(
@@ -124,12 +168,44 @@ export const ForwarderConfig = v.pipe(
     redis: v.optional(RedisConfig, {}),
     receiver: v.optional(ReceiverConfig, {}),
     workers: v.optional(WorkersConfig, {}),
+    admin: v.optional(AdminConfig, {}),
+    logging: v.optional(LoggingConfig, {}),
     destinations: v.optional(v.array(DestinationConfig), []),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
     const seen = new Set<string>();
     dataset.value.destinations.forEach((destination, index) => {
+      // The one URL each type sends to (postgres: the database; slack: the webhook).
+      const [key, url] =
+        'webhookUrl' in destination
+          ? ['webhookUrl', destination.webhookUrl]
+          : 'url' in destination
+            ? ['url', destination.url]
+            : [];
+      if (key && url && !destination.allowLinkLocal && isLinkLocalUrl(url)) {
+        addIssue({
+          message:
+            'points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
+          path: [
+            {
+              type: 'object',
+              origin: 'value',
+              input: dataset.value,
+              key: 'destinations',
+              value: dataset.value.destinations,
+            },
+            {
+              type: 'array',
+              origin: 'value',
+              input: dataset.value.destinations,
+              key: index,
+              value: destination,
+            },
+            { type: 'object', origin: 'value', input: destination, key, value: url },
+          ],
+        });
+      }
       if (seen.has(destination.name)) {
         addIssue({
           message: `duplicate destination name "${destination.name}": names must be unique`,
@@ -160,6 +236,7 @@ export const ForwarderConfig = v.pipe(
 export type ForwarderConfig = v.InferOutput<typeof ForwarderConfig>;
 export type DestinationConfig = v.InferOutput<typeof DestinationConfig>;
 export type ReceiverConfig = v.InferOutput<typeof ReceiverConfig>;
+export type AdminConfig = v.InferOutput<typeof AdminConfig>;
 /** The config of one destination type, e.g. `DestinationConfigOf<'http'>`. */
 export type DestinationConfigOf<TType extends DestinationConfig['type']> = Extract<
   DestinationConfig,

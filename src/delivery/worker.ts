@@ -1,8 +1,15 @@
-import { UnrecoverableError, Worker } from 'bullmq';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { DestinationConfig, ForwarderConfig } from '../config/index.ts';
 import { destinationTypeOf } from '../destinations/registry.ts';
 import { DeliveryError } from '../destinations/types.ts';
 import type { Logger } from '../ops/logger.ts';
+import {
+  type DeliveryOutcome,
+  initDeliverySeries,
+  metrics,
+  statusClass,
+  watchQueues,
+} from '../ops/metrics.ts';
 import { destinationQueueName } from '../queue/names.ts';
 import { workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
@@ -39,6 +46,8 @@ export function startDeliveryWorker(
 
   const rateLimit = destinationConfig.rateLimit ?? type.defaultRateLimit;
   const timeoutMs = type.timeoutMs(destinationConfig);
+  const labels = { destination: name };
+  initDeliverySeries(name);
 
   const worker = new Worker<CallEvent>(
     destinationQueueName(name),
@@ -47,22 +56,29 @@ export function startDeliveryWorker(
       const attempt = job.attemptsMade + 1;
       const started = performance.now();
       try {
-        await destination.deliver(event, { attempt, logger: log });
+        const receipt = await destination.deliver(event, { attempt, logger: log });
+        const seconds = (performance.now() - started) / 1000;
+        metrics.deliveryAttempt.observe(labels, seconds);
+        metrics.deliveries.inc({
+          ...labels,
+          outcome: 'delivered',
+          status_class: statusClass(receipt?.status),
+        });
+        const sinceReceipt = (Date.now() - Date.parse(event.receivedAt)) / 1000;
+        if (sinceReceipt >= 0) metrics.deliveryLatency.observe(labels, sinceReceipt);
         log.info(
-          { eventId: event.id, attempt, outcome: 'delivered', ms: Math.round(performance.now() - started) },
+          { eventId: event.id, attempt, outcome: 'delivered', ms: Math.round(seconds * 1000) },
           'delivered',
         );
       } catch (error) {
+        metrics.deliveryAttempt.observe(labels, (performance.now() - started) / 1000);
         const permanent = error instanceof DeliveryError && !error.retryable;
         const lastAttempt = permanent || attempt >= (job.opts.attempts ?? 1);
+        const outcome: DeliveryOutcome = permanent ? 'failed_permanently' : lastAttempt ? 'dead' : 'retrying';
+        const status = error instanceof DeliveryError ? error.status : undefined;
+        metrics.deliveries.inc({ ...labels, outcome, status_class: statusClass(status) });
         log.warn(
-          {
-            eventId: event.id,
-            attempt,
-            outcome: permanent ? 'failed-permanently' : lastAttempt ? 'dead' : 'retrying',
-            status: error instanceof DeliveryError ? error.status : undefined,
-            err: (error as Error).message,
-          },
+          { eventId: event.id, attempt, outcome, status, err: (error as Error).message },
           'delivery failed',
         );
         // UnrecoverableError: BullMQ fails the job now, whatever attempts are left.
@@ -87,6 +103,9 @@ export function startDeliveryWorker(
     },
   );
   worker.on('error', (error) => log.warn({ err: error.message }, 'delivery worker error'));
+  // For the `cdrf_queue_*` gauges of this process.
+  const queue = new Queue<CallEvent>(destinationQueueName(name), { connection, prefix: config.redis.prefix });
+  const unwatch = watchQueues([queue]);
 
   return {
     name,
@@ -94,8 +113,10 @@ export function startDeliveryWorker(
     async close() {
       // Waits for the deliveries in flight; the process's shutdown deadline bounds the wait, and a
       // delivery cut off by it is taken up again by another worker once its lock expires.
+      unwatch();
       await worker.close();
       await destination.close();
+      await queue.close();
       connection.disconnect();
     },
   };

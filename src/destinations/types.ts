@@ -9,11 +9,18 @@ export interface Destination {
   /**
    * Delivers one event. Resolves once the event is safely in the other system; throws a
    * `DeliveryError` saying whether a retry can help. Called concurrently (`concurrency`), and again
-   * for the same event after a failure, so it must be idempotent on `event.id`.
+   * for the same event after a failure, so it must be idempotent on `event.id`. An HTTP-based
+   * destination resolves with the answer's status (for the metrics' `status_class`).
    */
-  deliver(event: CallEvent, context: DeliveryContext): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: postgres and file resolve with nothing (`Promise<void>`)
+  deliver(event: CallEvent, context: DeliveryContext): Promise<DeliveryReceipt | void>;
   /** Flushes what is buffered and releases connections. */
   close(): Promise<void>;
+}
+
+export interface DeliveryReceipt {
+  /** The HTTP status the other side answered with. */
+  status?: number;
 }
 
 export interface DeliveryContext {

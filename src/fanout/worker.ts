@@ -2,6 +2,7 @@ import { type JobsOptions, Queue, Worker } from 'bullmq';
 import type { ForwarderConfig } from '../config/index.ts';
 import { deliveryJobOptions } from '../delivery/retry.ts';
 import type { Logger } from '../ops/logger.ts';
+import { watchQueues } from '../ops/metrics.ts';
 import { deliveryJobId, destinationQueueName, INGEST_QUEUE } from '../queue/names.ts';
 import { workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
@@ -54,12 +55,16 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     { connection, prefix, concurrency: 50 },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'fan-out worker error'));
+  // For the `cdrf_queue_*` gauges of this process: the ingest queue and every destination's.
+  const ingest = new Queue<CallEvent>(INGEST_QUEUE, { connection, prefix });
+  const unwatch = watchQueues([ingest, ...routes.map((route) => route.queue)]);
 
   return {
     worker,
     async close() {
+      unwatch();
       await worker.close();
-      await Promise.all(routes.map((route) => route.queue.close()));
+      await Promise.all([ingest.close(), ...routes.map((route) => route.queue.close())]);
       connection.disconnect();
     },
   };

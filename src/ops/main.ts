@@ -21,10 +21,12 @@ export async function runMain(
   name: string,
   start: (config: ForwarderConfig, logger: Logger) => Promise<Service[]>,
 ): Promise<void> {
-  const logger = createLogger({ process: name });
+  let logger = createLogger({ process: name });
   let services: Service[];
   try {
     const config = loadConfig();
+    // Phone numbers are masked in log lines unless the config says otherwise.
+    if (config.logging.showNumbers) logger = createLogger({ process: name }, { showNumbers: true });
     await assertRedisReachable(config.redis.url);
     services = await start(config, logger);
   } catch (error) {

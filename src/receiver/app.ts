@@ -6,6 +6,7 @@ import { ipRestriction } from 'hono/ip-restriction';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import type { ReceiverConfig } from '../config/index.ts';
 import type { Logger } from '../ops/logger.ts';
+import { metrics, metricsResponse, type NotificationOutcome } from '../ops/metrics.ts';
 import type { IngestResult } from '../queue/ingest.ts';
 import { CALL_ID_FIELDS, type CallEvent, normalise } from '../telecmi/index.ts';
 import { clientAddress, presentedToken, tokenMatches } from './auth.ts';
@@ -14,9 +15,11 @@ import { readFields } from './fields.ts';
 export interface ReceiverDeps {
   config: ReceiverConfig;
   /** Stores the event durably; resolves only once it is safe to acknowledge. */
-  ingest: (event: CallEvent) => Promise<IngestResult>;
+  ingest: (event: CallEvent) => Promise<IngestResult & { spooled?: boolean }>;
   /** Whether the store answers, for `/readyz`. */
   ready: () => Promise<boolean>;
+  /** Notifications held in the local spool, waiting for Redis. */
+  spooled?: () => number;
   logger: Logger;
   now?: () => Date;
 }
@@ -28,13 +31,28 @@ export interface ReceiverDeps {
  */
 export function createReceiverApp(deps: ReceiverDeps): Hono {
   const { config, logger } = deps;
+  const count = (kind: string, outcome: NotificationOutcome) => metrics.notifications.inc({ kind, outcome });
+  /** `cdrf_ack_latency_seconds`: from the request's arrival here to its 200. */
+  const timeAnswer: MiddlewareHandler = async (c, next) => {
+    const started = performance.now();
+    await next();
+    if (c.res.status === 200) metrics.ackLatency.observe((performance.now() - started) / 1000);
+    else if (c.error) count('unknown', 'error');
+  };
   const now = deps.now ?? (() => new Date());
   const app = new Hono({ strict: false });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // Prometheus; no authentication, like the health checks (see README, Metrics).
+  app.get('/metrics', () => metricsResponse());
   app.get('/readyz', async (c) => {
     const redis = await deps.ready().catch(() => false);
-    return c.json({ status: redis ? 'ok' : 'unavailable', redis: redis ? 'up' : 'down' }, redis ? 200 : 503);
+    const spooled = deps.spooled?.() ?? 0;
+    // Without Redis the receiver still accepts (into the spool), but it is not fully ready: say so.
+    return c.json(
+      { status: redis ? 'ok' : 'degraded', redis: redis ? 'up' : 'down', spooled },
+      redis ? 200 : 503,
+    );
   });
 
   const guards: MiddlewareHandler[] = [];
@@ -45,6 +63,8 @@ export function createReceiverApp(deps: ReceiverDeps): Hono {
         (c) => clientAddress(getConnInfo(c).remote.address, c.req.header('x-forwarded-for'), trusted),
         { allowList: config.allowIps },
         (remote, c) => {
+          count('unknown', 'forbidden');
+          metrics.authRefusals.inc({ reason: 'address_not_allowed' });
           logger.warn(
             { outcome: 'forbidden', address: remote.addr },
             'notification refused: address not allowed',
@@ -55,9 +75,14 @@ export function createReceiverApp(deps: ReceiverDeps): Hono {
     );
   }
   if (config.token) {
-    const token = config.token;
+    const tokens = [config.token, config.previousToken].filter((token) => token !== undefined);
     guards.push(async (c, next) => {
-      if (!tokenMatches(presentedToken(c), token)) {
+      const presented = presentedToken(c);
+      // Every token is compared, so the time taken does not tell which one nearly matched.
+      const matches = tokens.map((token) => tokenMatches(presented, token));
+      if (!matches.includes(true)) {
+        count('unknown', 'unauthorized');
+        metrics.authRefusals.inc({ reason: presented === undefined ? 'missing_token' : 'wrong_token' });
         logger.warn({ outcome: 'unauthorized' }, 'notification refused: missing or wrong token');
         return c.json(
           {
@@ -73,39 +98,50 @@ export function createReceiverApp(deps: ReceiverDeps): Hono {
   guards.push(
     bodyLimit({
       maxSize: config.maxBodyBytes,
-      onError: (c) => c.json({ error: `body too large: at most ${config.maxBodyBytes} bytes` }, 413),
+      onError: (c) => {
+        count('unknown', 'too_large');
+        return c.json({ error: `body too large: at most ${config.maxBodyBytes} bytes` }, 413);
+      },
     }),
   );
 
   const receive = async (c: Context) => {
     const read = await readFields(c);
-    if (!read.ok) return c.json({ error: read.error }, read.status);
+    if (!read.ok) {
+      count('unknown', 'invalid');
+      return c.json({ error: read.error }, read.status);
+    }
     const normalised = normalise(read.fields, now());
-    if (!normalised.ok) return c.json({ error: normalised.error, expected: CALL_ID_FIELDS }, 422);
+    if (!normalised.ok) {
+      count('unknown', 'invalid');
+      return c.json({ error: normalised.error, expected: CALL_ID_FIELDS }, 422);
+    }
     const event = normalised.event;
     try {
-      const { duplicate } = await deps.ingest(event);
+      const { duplicate, spooled } = await deps.ingest(event);
+      const outcome = duplicate ? 'duplicate' : spooled ? 'spooled' : 'queued';
+      count(event.kind, outcome);
+      if (duplicate) metrics.duplicates.inc();
       logger.info(
-        {
-          eventId: event.id,
-          kind: event.kind,
-          status: event.status,
-          outcome: duplicate ? 'duplicate' : 'queued',
-        },
+        { eventId: event.id, kind: event.kind, status: event.status, outcome },
         'notification received',
       );
       return c.json({ id: event.id, duplicate });
     } catch (error) {
+      count(event.kind, 'unavailable');
       logger.error({ eventId: event.id, err: (error as Error).message }, 'notification not stored');
       c.header('Retry-After', '5');
-      return c.json({ error: 'not stored: the queue is unavailable, send the notification again' }, 503);
+      return c.json(
+        { error: 'not stored: neither the queue nor the spool is available, send it again' },
+        503,
+      );
     }
   };
 
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
   const guard = every(...guards);
-  app.on(['GET', 'POST'], config.path, guard, receive);
-  if (config.token) app.on(['GET', 'POST'], `${config.path}/:token`, guard, receive);
+  app.on(['GET', 'POST'], config.path, timeAnswer, guard, receive);
+  if (config.token) app.on(['GET', 'POST'], `${config.path}/:token`, timeAnswer, guard, receive);
 
   app.notFound((c) => c.json({ error: `not found: notifications go to ${config.path}` }, 404));
   app.onError((error, c) => {

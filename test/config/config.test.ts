@@ -78,6 +78,28 @@ destinations:
     ]);
   });
 
+  it('refuses destination URLs that point at link-local or metadata addresses unless allowed', () => {
+    expect(
+      problems(`
+destinations:
+  - {name: a, type: http, url: "http://169.254.169.254/latest/meta-data"}
+  - {name: b, type: slack, webhookUrl: "http://[fe80::1]/hook"}
+  - {name: c, type: postgres, url: "postgres://metadata.google.internal/db"}
+  - {name: d, type: http, url: "http://169.254.10.10/", allowLinkLocal: true}
+  - {name: e, type: http, url: "http://10.0.0.5/hook"}
+`),
+    ).toEqual([
+      'destinations[0].url: points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
+      'destinations[1].webhookUrl: points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
+      'destinations[2].url: points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
+    ]);
+  });
+
+  it('never quotes a value it refuses (it may be a secret)', () => {
+    const [problem] = problems('receiver:\n  token: 1234567890123456789\n');
+    expect(problem).toBe('receiver.token: Invalid type: Expected string but received a number');
+  });
+
   it('reports duplicate destination names', () => {
     expect(
       problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),

@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { ForwarderConfig } from '../../src/config/index.ts';
+import type { Logger } from '../../src/ops/logger.ts';
 import type { Service } from '../../src/ops/main.ts';
 import { selectRoles, startWorkers } from '../../src/ops/run-workers.ts';
 import { destinationQueueName } from '../../src/queue/names.ts';
@@ -23,10 +24,14 @@ export interface Pipeline {
   stop(): Promise<void>;
 }
 
-export async function startPipeline(yaml: string, options: { roles?: string } = {}): Promise<Pipeline> {
+export async function startPipeline(
+  yaml: string,
+  options: { roles?: string; logger?: Logger } = {},
+): Promise<Pipeline> {
   const config = testConfig(yaml);
-  const receiver = await startReceiver(config, silentLogger);
-  const workers: Service[] = startWorkers(config, silentLogger, selectRoles(options.roles, config));
+  const logger = options.logger ?? silentLogger;
+  const receiver = await startReceiver(config, logger);
+  const workers: Service[] = startWorkers(config, logger, selectRoles(options.roles, config));
   const connection = new Redis(REDIS_URL);
   const queues = new Map<string, Queue<CallEvent>>();
   const url = `http://127.0.0.1:${receiver.port}`;

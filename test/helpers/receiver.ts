@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { type ForwarderConfig, parseConfig } from '../../src/config/index.ts';
 import { type RunningReceiver, startReceiver } from '../../src/receiver/server.ts';
@@ -16,7 +19,15 @@ export function testConfig(yaml = '', redisUrl = REDIS_URL, prefix = uniquePrefi
   return {
     ...config,
     redis: { ...config.redis, url: redisUrl, prefix },
-    receiver: { ...config.receiver, port: 0, host: '127.0.0.1' },
+    receiver: {
+      ...config.receiver,
+      port: 0,
+      host: '127.0.0.1',
+      // Each receiver its own spool, unless the test names one.
+      spoolDir: yaml.includes('spoolDir')
+        ? config.receiver.spoolDir
+        : mkdtempSync(join(tmpdir(), 'cdrf-spool-')),
+    },
   };
 }
 

@@ -60,6 +60,26 @@ describe('receiver.token', () => {
   });
 });
 
+describe('receiver.previousToken', () => {
+  it('accepts the old token during a rotation, and only the two', async () => {
+    const receiver = await startTestReceiver(
+      `receiver:\n  token: ${TOKEN}\n  previousToken: old_token_0123456789\n`,
+    );
+    try {
+      const base = `${receiver.url}/webhook/cdr`;
+      expect((await fetch(`${base}/${TOKEN}?cmiuuid=r-1&type=event&status=waiting`)).status).toBe(200);
+      expect((await fetch(`${base}/old_token_0123456789?cmiuuid=r-2&type=event&status=waiting`)).status).toBe(
+        200,
+      );
+      expect(
+        (await fetch(`${base}/another_token_0123456789?cmiuuid=r-3&type=event&status=waiting`)).status,
+      ).toBe(401);
+    } finally {
+      await receiver.dispose();
+    }
+  });
+});
+
 describe('receiver.allowIps', () => {
   const started: TestReceiver[] = [];
   afterAll(() => Promise.all(started.map((r) => r.dispose())));

@@ -4,7 +4,13 @@ import { Agent, request } from 'undici';
 import type { DestinationConfigOf } from '../../config/index.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
 import { type CompiledTemplate, compileTemplate } from '../template.ts';
-import { type DeliveryContext, DeliveryError, type Destination, type DestinationType } from '../types.ts';
+import {
+  type DeliveryContext,
+  DeliveryError,
+  type DeliveryReceipt,
+  type Destination,
+  type DestinationType,
+} from '../types.ts';
 
 type HttpConfig = DestinationConfigOf<'http'>;
 type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -224,7 +230,7 @@ class HttpDestination implements Destination {
     ];
   }
 
-  async deliver(event: CallEvent, context: DeliveryContext): Promise<void> {
+  async deliver(event: CallEvent, context: DeliveryContext): Promise<DeliveryReceipt> {
     const body = JSON.stringify(this.#render ? this.#render(event) : event);
     const now = new Date();
     const headers: Record<string, string> = {
@@ -246,6 +252,7 @@ class HttpDestination implements Destination {
       { eventId: event.id, status, ms: Math.round(performance.now() - started) },
       'http delivery accepted',
     );
+    return { status };
   }
 
   close(): Promise<void> {

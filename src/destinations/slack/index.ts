@@ -3,7 +3,7 @@ import type { DestinationConfigOf } from '../../config/index.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
 import { createAgent, sendJson, USER_AGENT } from '../http/index.ts';
 import { type CompiledTemplate, compileTemplate } from '../template.ts';
-import type { DeliveryContext, Destination, DestinationType } from '../types.ts';
+import type { DeliveryContext, DeliveryReceipt, Destination, DestinationType } from '../types.ts';
 import { maskEventNumbers, slackMessage } from './message.ts';
 
 type SlackConfig = DestinationConfigOf<'slack'>;
@@ -34,7 +34,7 @@ class SlackDestination implements Destination {
     return typeof rendered === 'string' ? { text: rendered } : rendered;
   }
 
-  async deliver(event: CallEvent, context: DeliveryContext): Promise<void> {
+  async deliver(event: CallEvent, context: DeliveryContext): Promise<DeliveryReceipt> {
     const status = await sendJson(this.#agent, {
       url: this.#config.webhookUrl,
       method: 'POST',
@@ -43,6 +43,7 @@ class SlackDestination implements Destination {
       timeoutMs: this.#config.timeoutMs,
     });
     context.logger.debug({ eventId: event.id, status }, 'slack message posted');
+    return { status };
   }
 
   close(): Promise<void> {

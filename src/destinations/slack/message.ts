@@ -1,4 +1,5 @@
 import type { CallEvent } from '../../telecmi/index.ts';
+import { maskNumber } from '../../telecmi/mask.ts';
 
 /**
  * The built-in Slack message: a Block Kit payload with a one-line headline, a few fields and the
@@ -57,12 +58,6 @@ export function maskEventNumbers(event: CallEvent): CallEvent {
     callerId: mask(event.callerId),
     raw,
   };
-}
-
-/** `••••0001`: the last 4 digits only. */
-export function maskNumber(value: string): string {
-  const digits = value.replace(/\D/g, '');
-  return `••••${digits.slice(-4)}`;
 }
 
 /** International numbers arrive without `+` (`440000000001`); extensions and national numbers stay as they are. */

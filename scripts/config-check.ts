@@ -1,0 +1,181 @@
+/**
+ * `npm run config:check [file]` (default `$FORWARDER_CONFIG`, else config/forwarder.yaml): validates
+ * the config and prints what it will do, one line per destination. Never prints a secret: URLs lose
+ * their password and query values, tokens and headers are shown as set or not. A mistake prints the
+ * problems (no stack trace) and exits 2, like the processes do at start-up.
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import {
+  ConfigError,
+  configFileFromEnv,
+  type DestinationConfig,
+  type FilterConfig,
+  type ForwarderConfig,
+  loadConfig,
+  type RetryConfig,
+} from '../src/config/index.ts';
+import { interpolateTree } from '../src/config/interpolate.ts';
+import { destinationTypeOf } from '../src/destinations/registry.ts';
+
+const file = process.argv[2] ?? configFileFromEnv();
+
+/** Query parameters whose values are shown: everything else may be a key (`?code=`, `?token=`). */
+const HARMLESS_QUERY = new Set(['sslmode', 'application_name', 'connect_timeout']);
+
+/** A URL without its password, query values or secret-looking path segments. */
+function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return '(not a URL)';
+  }
+  if (url.hostname === 'hooks.slack.com') return 'hooks.slack.com/…';
+  if (url.password) url.password = '***';
+  for (const key of [...url.searchParams.keys()]) {
+    if (!HARMLESS_QUERY.has(key)) url.searchParams.set(key, '…');
+  }
+  // Long random segments are usually tokens (`/hooks/catch/123/abcDEF123…`).
+  url.pathname = url.pathname
+    .split('/')
+    .map((segment) => (segment.length >= 16 && /\d/.test(segment) && /[a-z]/i.test(segment) ? '…' : segment))
+    .join('/');
+  return decodeURI(url.toString());
+}
+
+function duration(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['min', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size} ${unit}`;
+  }
+  return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** "cdr, status missed or answered, leg a" / "everything". */
+function describeFilter(filter: FilterConfig): string {
+  const any = (value: string | string[]) => (Array.isArray(value) ? value.join(' or ') : value);
+  const parts: string[] = [];
+  if (filter.kind !== undefined) parts.push(any(filter.kind));
+  for (const key of ['status', 'direction', 'leg', 'team', 'user', 'provider'] as const) {
+    const value = filter[key];
+    if (value !== undefined) parts.push(`${key} ${any(value)}`);
+  }
+  if (filter.minAnsweredSec !== undefined) parts.push(`answered ${filter.minAnsweredSec} s or more`);
+  return parts.length > 0 ? parts.join(', ') : 'everything';
+}
+
+/** "16 attempts, exponential from 5 s up to 6 h, rate limit 1/1 s, concurrency 1". */
+function describeDelivery(destination: DestinationConfig): string {
+  const retry: RetryConfig = destination.retry;
+  const type = destinationTypeOf(destination);
+  const parts = [retry.attempts === 1 ? '1 attempt (no retry)' : `${retry.attempts} attempts`];
+  if (retry.attempts > 1) {
+    parts.push(
+      retry.backoff === 'exponential'
+        ? `exponential from ${duration(retry.delayMs)} up to ${duration(retry.maxDelayMs)}`
+        : `fixed ${duration(Math.min(retry.delayMs, retry.maxDelayMs))}`,
+    );
+  }
+  const rateLimit = destination.rateLimit ?? type.defaultRateLimit;
+  if (rateLimit) parts.push(`rate limit ${rateLimit.max}/${duration(rateLimit.perMs)}`);
+  parts.push(`concurrency ${destination.concurrency ?? type.defaultConcurrency(destination)}`);
+  return parts.join(', ');
+}
+
+function target(destination: DestinationConfig): string {
+  switch (destination.type) {
+    case 'http': {
+      const extras = [
+        destination.method,
+        Object.keys(destination.headers).length > 0
+          ? `headers ${Object.keys(destination.headers).join(', ')}`
+          : undefined,
+        destination.signingSecret ? 'signed' : undefined,
+        destination.template !== undefined ? 'template' : undefined,
+      ].filter(Boolean);
+      return `${redactUrl(destination.url)} (${extras.join(', ')})`;
+    }
+    case 'slack':
+      return redactUrl(destination.webhookUrl);
+    case 'postgres':
+      return `${redactUrl(destination.url)} table ${destination.table}`;
+    case 'file':
+      return destination.path;
+  }
+}
+
+function describeConfig(config: ForwarderConfig, file: string): string[] {
+  const { receiver } = config;
+  const lines = [
+    `${file}: valid`,
+    `redis: ${redactUrl(config.redis.url)} (prefix ${config.redis.prefix})`,
+    `receiver: path ${receiver.path}, port ${receiver.port}, token set: ${receiver.token ? 'yes' : 'no'}` +
+      (receiver.allowIps.length > 0 ? `, allowIps ${receiver.allowIps.join(' ')}` : ''),
+    `destinations: ${config.destinations.length === 0 ? 'none' : config.destinations.length}`,
+  ];
+  for (const destination of config.destinations) {
+    lines.push(
+      `  - ${destination.name} (${destination.type}) → ${target(destination)}; ` +
+        `filter: ${describeFilter(destination.filter)}; ${describeDelivery(destination)}`,
+    );
+  }
+  return lines;
+}
+
+/**
+ * Values in the file that must never be printed, even inside an error message (valibot's default
+ * messages quote the value they received): tokens, passwords, secrets, headers, URL passwords.
+ */
+function secretsIn(path: string): string[] {
+  let tree: unknown;
+  try {
+    const raw: unknown = parse(readFileSync(path, 'utf8'));
+    tree = [raw, interpolateTree(raw, process.env)];
+  } catch {
+    return [];
+  }
+  const secrets: string[] = [];
+  const walk = (value: unknown, secret: boolean): void => {
+    if (typeof value === 'string' || typeof value === 'number') {
+      const text = String(value);
+      if (secret && text.length >= 4 && !text.includes('${')) secrets.push(text);
+      try {
+        const url = new URL(text);
+        if (url.password) secrets.push(url.password, decodeURIComponent(url.password));
+        for (const [key, item] of url.searchParams) if (!HARMLESS_QUERY.has(key) && item) secrets.push(item);
+        if (url.hostname === 'hooks.slack.com') secrets.push(url.pathname);
+      } catch {}
+    } else if (Array.isArray(value)) {
+      for (const item of value) walk(item, secret);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        walk(item, secret || /token|secret|password|passwd|key|auth|headers/i.test(key));
+      }
+    }
+  };
+  walk(tree, false);
+  return [...new Set(secrets)].sort((a, b) => b.length - a.length);
+}
+
+function redact(text: string, secrets: string[]): string {
+  return secrets.reduce((out, secret) => out.replaceAll(secret, '***'), text);
+}
+
+function main(): void {
+  let config: ForwarderConfig;
+  try {
+    config = loadConfig(file);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${redact(`cdr-forwarder: ${error.message}`, secretsIn(file))}\n`);
+    process.exit(2);
+  }
+  process.stdout.write(`${redact(describeConfig(config, file).join('\n'), secretsIn(file))}\n`);
+}
+
+main();

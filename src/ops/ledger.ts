@@ -1,0 +1,125 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ForwarderConfig } from '../config/index.ts';
+import { compileFilter } from '../fanout/filter.ts';
+import { deliveryJobId, destinationQueueName } from '../queue/names.ts';
+import type { CallEvent } from '../telecmi/index.ts';
+
+export interface DestinationLedger {
+  name: string;
+  /** Jobs in its queue, whatever their state. */
+  routed: number;
+  delivered: number;
+  dead: number;
+  /** Waiting, delayed (a retry), active. */
+  pending: number;
+  /** Fanned-out events its filter takes that have no job in its queue: must be 0. */
+  missing: number;
+}
+
+export interface Ledger {
+  /** Every event acknowledged and still on record: in the ingest queue or the spool. */
+  received: number;
+  spooled: number;
+  fannedOut: number;
+  awaitingFanout: number;
+  fanoutFailed: number;
+  destinations: DestinationLedger[];
+  /** Everything received is delivered, dead, pending or spooled. */
+  balanced: boolean;
+}
+
+const PAGE = 1000;
+const PENDING_STATES = ['waiting', 'delayed', 'active', 'prioritized', 'waiting-children'] as const;
+
+/**
+ * The books of the forwarder, from Redis itself: every event the ingest queue holds is checked
+ * against every destination whose filter takes it. Jobs are kept after they finish (ingest 24 h,
+ * deliveries 7 days), so the ledger speaks for the last day of traffic.
+ */
+export async function readLedger(
+  config: ForwarderConfig,
+  connection: Redis,
+  queueFor: (name: string) => Queue<CallEvent>,
+  spooled: number,
+): Promise<Ledger> {
+  const ingest = queueFor('ingest');
+  const ingestCounts = await ingest.getJobCounts('completed', 'failed', ...PENDING_STATES);
+  const awaitingFanout = PENDING_STATES.reduce((sum, state) => sum + (ingestCounts[state] ?? 0), 0);
+  const fanoutFailed = ingestCounts.failed ?? 0;
+
+  const routes = config.destinations.map((destination) => ({
+    name: destination.name,
+    wants: compileFilter(destination.filter),
+    queue: queueFor(destinationQueueName(destination.name)),
+    expected: [] as string[],
+  }));
+  let fannedOut = 0;
+  for (let start = 0; ; start += PAGE) {
+    const jobs = await ingest.getJobs(['completed'], start, start + PAGE - 1);
+    for (const job of jobs) {
+      if (!job) continue;
+      fannedOut += 1;
+      for (const route of routes)
+        if (route.wants(job.data)) route.expected.push(deliveryJobId(job.data.id, route.name));
+    }
+    if (jobs.length < PAGE) break;
+  }
+
+  const destinations: DestinationLedger[] = [];
+  for (const route of routes) {
+    const counts = await route.queue.getJobCounts('completed', 'failed', ...PENDING_STATES);
+    const pending = PENDING_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
+    const missing = await countMissing(
+      connection,
+      `${config.redis.prefix}:${route.queue.name}:`,
+      route.expected,
+    );
+    destinations.push({
+      name: route.name,
+      routed: (counts.completed ?? 0) + (counts.failed ?? 0) + pending,
+      delivered: counts.completed ?? 0,
+      dead: counts.failed ?? 0,
+      pending,
+      missing,
+    });
+  }
+  const received = fannedOut + awaitingFanout + fanoutFailed + spooled;
+  return {
+    received,
+    spooled,
+    fannedOut,
+    awaitingFanout,
+    fanoutFailed,
+    destinations,
+    balanced: fanoutFailed === 0 && destinations.every((destination) => destination.missing === 0),
+  };
+}
+
+async function countMissing(connection: Redis, keyPrefix: string, jobIds: string[]): Promise<number> {
+  let missing = 0;
+  for (let start = 0; start < jobIds.length; start += PAGE) {
+    const pipeline = connection.pipeline();
+    for (const id of jobIds.slice(start, start + PAGE)) pipeline.exists(`${keyPrefix}${id}`);
+    for (const [error, exists] of (await pipeline.exec()) ?? []) if (error || exists === 0) missing += 1;
+  }
+  return missing;
+}
+
+export function formatLedger(ledger: Ledger): string {
+  const lines = [
+    `received ${ledger.received}: fanned out ${ledger.fannedOut}, awaiting fan-out ${ledger.awaitingFanout}, ` +
+      `fan-out failed ${ledger.fanoutFailed}, in the spool ${ledger.spooled}`,
+    '',
+    `${'destination'.padEnd(20)} ${'routed'.padStart(8)} ${'delivered'.padStart(10)} ${'dead'.padStart(6)} ${'pending'.padStart(8)} ${'missing'.padStart(8)}`,
+    ...ledger.destinations.map(
+      (d) =>
+        `${d.name.padEnd(20)} ${String(d.routed).padStart(8)} ${String(d.delivered).padStart(10)} ${String(d.dead).padStart(6)} ${String(d.pending).padStart(8)} ${String(d.missing).padStart(8)}`,
+    ),
+    '',
+    ledger.balanced
+      ? 'balanced: every received event is delivered, dead, pending or still in the spool'
+      : 'NOT balanced: some received events reached no destination that wants them (see "missing" and "fan-out failed")',
+  ];
+  return lines.join('\n');
+}

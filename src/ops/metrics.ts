@@ -1,0 +1,280 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Queue } from 'bullmq';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Logger } from './logger.ts';
+
+/**
+ * Every Prometheus metric of the process, defined here and nowhere else, in one registry per
+ * process. The receiver serves it at `/metrics`; a worker process on `workers.metricsPort`. When
+ * the receiver and the workers share a process (`npm start`) they share the registry, so the
+ * receiver's `/metrics` shows everything.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+/** How a notification was answered (the label `outcome` of `cdrf_notifications_total`). */
+export type NotificationOutcome =
+  | 'queued'
+  | 'duplicate'
+  | 'spooled'
+  | 'invalid'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'too_large'
+  | 'unavailable'
+  | 'error';
+
+/** Why a notification was refused before it was read (`cdrf_auth_refusals_total{reason}`). */
+export type AuthRefusalReason = 'missing_token' | 'wrong_token' | 'address_not_allowed';
+
+/** What became of one delivery attempt (`cdrf_deliveries_total{outcome}`). */
+export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'failed_permanently';
+export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx' | 'none';
+
+const DELIVERY_OUTCOMES: DeliveryOutcome[] = ['delivered', 'retrying', 'dead', 'failed_permanently'];
+const STATUS_CLASSES: StatusClass[] = ['2xx', '3xx', '4xx', '5xx', 'none'];
+
+/** Queue states reported by `cdrf_queue_jobs`, as BullMQ names them. */
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
+
+export const metrics = {
+  notifications: new Counter({
+    name: 'cdrf_notifications_total',
+    help: 'Notifications received, by kind (cdr, event, other; unknown when refused before parsing) and outcome',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  }),
+  duplicates: new Counter({
+    name: 'cdrf_notification_duplicates_total',
+    help: 'Resent notifications recognised as duplicates and not queued again',
+    registers: [registry],
+  }),
+  authRefusals: new Counter({
+    name: 'cdrf_auth_refusals_total',
+    help: 'Notifications refused for a missing or wrong token or a sender address not allowed',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  }),
+  ackLatency: new Histogram({
+    name: 'cdrf_ack_latency_seconds',
+    help: 'From receipt of a notification to its 200 answer (stored durably)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  }),
+  deliveries: new Counter({
+    name: 'cdrf_deliveries_total',
+    help: 'Delivery attempts, by destination, outcome (delivered, retrying, dead, failed_permanently) and HTTP status class (none without one)',
+    labelNames: ['destination', 'outcome', 'status_class'] as const,
+    registers: [registry],
+  }),
+  deliveryAttempt: new Histogram({
+    name: 'cdrf_delivery_attempt_seconds',
+    help: 'Duration of one delivery attempt, successful or not',
+    labelNames: ['destination'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  }),
+  deliveryLatency: new Histogram({
+    name: 'cdrf_delivery_latency_seconds',
+    help: 'From receipt of the notification to its delivery (retries included)',
+    labelNames: ['destination'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+    registers: [registry],
+  }),
+  queueJobs: new Gauge({
+    name: 'cdrf_queue_jobs',
+    help: 'Jobs per queue and state (waiting, active, delayed, failed = dead letters, completed), read from Redis at scrape time',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshots = await queueSnapshots();
+      this.reset();
+      for (const snapshot of snapshots) {
+        for (const state of QUEUE_STATES)
+          this.set({ queue: snapshot.name, state }, snapshot.counts[state] ?? 0);
+      }
+    },
+  }),
+  queueOldestWaitingAge: new Gauge({
+    name: 'cdrf_queue_oldest_waiting_age_seconds',
+    help: 'How long the oldest waiting job of each queue has been waiting (0 when none waits), read at scrape time',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshots = await queueSnapshots();
+      this.reset();
+      for (const snapshot of snapshots) this.set({ queue: snapshot.name }, snapshot.oldestWaitingAgeSec);
+    },
+  }),
+};
+
+export function statusClass(status: number | undefined): StatusClass {
+  if (status === undefined || status < 200 || status >= 600) return 'none';
+  return `${Math.floor(status / 100)}xx` as StatusClass;
+}
+
+/**
+ * Creates a destination's delivery series at zero, so that `increase()` sees the first dead
+ * delivery too (a series that appears at 1 has no increase).
+ */
+export function initDeliverySeries(destination: string): void {
+  for (const outcome of DELIVERY_OUTCOMES) {
+    for (const status_class of STATUS_CLASSES)
+      metrics.deliveries.inc({ destination, outcome, status_class }, 0);
+  }
+}
+
+// --- Queue gauges: read from BullMQ when scraped --------------------------------------------------
+
+interface QueueSnapshot {
+  name: string;
+  counts: Record<string, number>;
+  oldestWaitingAgeSec: number;
+}
+
+/** The queues this process reports on, by Redis key prefix and name; several users share one entry. */
+const watched = new Map<string, { queue: Queue; users: number }>();
+
+/**
+ * Adds queues to the `cdrf_queue_*` gauges of this process until the returned function is called.
+ * A queue watched twice (the receiver and a worker in one process) is reported once.
+ */
+export function watchQueues(queues: readonly Queue[]): () => void {
+  const keys = queues.map((queue) => {
+    const key = queue.qualifiedName;
+    const entry = watched.get(key);
+    if (entry) entry.users++;
+    else watched.set(key, { queue, users: 1 });
+    return key;
+  });
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    for (const key of keys) {
+      const entry = watched.get(key);
+      if (entry && --entry.users === 0) watched.delete(key);
+    }
+  };
+}
+
+/** A queue that does not answer within this is left out of the scrape rather than hold it. */
+const QUEUE_READ_TIMEOUT_MS = 2_000;
+let lastSnapshot: { at: number; result: Promise<QueueSnapshot[]> } | undefined;
+
+/** Both gauges are collected in the same scrape: they share one round of reads. */
+function queueSnapshots(): Promise<QueueSnapshot[]> {
+  const now = Date.now();
+  if (lastSnapshot && now - lastSnapshot.at < 1_000) return lastSnapshot.result;
+  const result = Promise.all([...watched.values()].map(({ queue }) => readQueue(queue))).then((all) =>
+    all.filter((snapshot): snapshot is QueueSnapshot => snapshot !== undefined),
+  );
+  lastSnapshot = { at: now, result };
+  return result;
+}
+
+/** Two cheap calls: the counts (one script) and the oldest waiting job (the tail of the wait list). */
+async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), QUEUE_READ_TIMEOUT_MS);
+  });
+  const read = (async (): Promise<QueueSnapshot> => {
+    const [counts, oldest] = await Promise.all([
+      queue.getJobCounts(...QUEUE_STATES),
+      queue.getJobs(['waiting'], -1, -1),
+    ]);
+    const job = oldest[0];
+    let ageSec = 0;
+    if (job) {
+      // Waiting since it was added, or since its retry delay ran out (a retried or stalled job).
+      const added = job.timestamp + (job.opts.delay ?? 0);
+      const retried = job.processedOn ? job.processedOn + (job.delay ?? 0) : 0;
+      ageSec = Math.max(0, (Date.now() - Math.max(added, retried)) / 1000);
+    }
+    return { name: queue.name, counts, oldestWaitingAgeSec: ageSec };
+  })();
+  try {
+    return await Promise.race([read, timeout]);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+    read.catch(() => {});
+  }
+}
+
+// --- Serving -------------------------------------------------------------------------------------
+
+/** The registry in the Prometheus text format, as an HTTP response. */
+export async function metricsResponse(): Promise<Response> {
+  return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } });
+}
+
+export interface MetricsServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A worker process's HTTP server: `GET /metrics` (Prometheus) and `GET /healthz`. No
+ * authentication: bind it where only Prometheus reaches it.
+ */
+export async function startMetricsServer(
+  port: number,
+  logger: Logger,
+  host = '0.0.0.0',
+): Promise<MetricsServer> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'method not allowed: use GET' }));
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'ok' }));
+      return;
+    }
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'not found: GET /metrics or /healthz' }));
+      return;
+    }
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+      },
+      (error: unknown) => {
+        logger.warn({ err: (error as Error).message }, 'metrics collection failed');
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'metrics collection failed' }));
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `metrics port ${port} is in use: set workers.metricsPort (or METRICS_PORT) to a free port, or 0 to turn it off`,
+            )
+          : error,
+      );
+    });
+    server.listen(port, host, () => resolve());
+  });
+  const actual = (server.address() as AddressInfo).port;
+  logger.info({ port: actual, host }, 'metrics server listening');
+  return {
+    port: actual,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,83 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { HonoAdapter } from '@bull-board/hono';
+import { serveStatic } from '@hono/node-server/serve-static';
+import type { Queue } from 'bullmq';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
+import { basicAuth } from 'hono/basic-auth';
+import { HTTPException } from 'hono/http-exception';
+import type { AdminConfig } from '../config/index.ts';
+import type { Logger } from '../ops/logger.ts';
+import { tokenMatches } from './auth.ts';
+
+/** Where the queue dashboard lives on the receiver. */
+export const ADMIN_PATH = '/admin/queues';
+
+export type AdminMode = 'off' | 'password' | 'anonymous';
+
+export interface AdminOptions {
+  config: AdminConfig;
+  /** The ingest queue and every destination's queue. */
+  queues: readonly Queue[];
+  logger: Logger;
+}
+
+/**
+ * Mounts Bull Board at `/admin/queues`: every queue with its jobs, and the actions to retry failed
+ * jobs (dead letters) and clean finished ones. Behind HTTP basic auth (`admin.user` /
+ * `admin.password`, compared in constant time); without a password it is off (404) unless
+ * `admin.allowAnonymous`.
+ */
+export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions): AdminMode {
+  const mode: AdminMode = config.password ? 'password' : config.allowAnonymous ? 'anonymous' : 'off';
+  if (mode === 'off') {
+    const off = (c: Context) =>
+      c.json(
+        {
+          error:
+            'not found: the queue dashboard is off; set admin.password (or admin.allowAnonymous: true) to turn it on',
+        },
+        404,
+      );
+    app.all(ADMIN_PATH, off);
+    app.all(`${ADMIN_PATH}/*`, off);
+    logger.info({ path: ADMIN_PATH }, 'queue dashboard off (no admin.password)');
+    return mode;
+  }
+
+  if (config.password) {
+    const expectedUser = config.user;
+    const expectedPassword = config.password;
+    const challenge = basicAuth({
+      realm: 'cdr-forwarder',
+      // Both compared, whatever the first gives: the answer takes as long for a wrong user name.
+      verifyUser: (user, password) =>
+        [tokenMatches(user, expectedUser), tokenMatches(password, expectedPassword)].every(Boolean),
+      invalidUserMessage: { error: 'unauthorized: the queue dashboard needs admin.user and admin.password' },
+    });
+    // basicAuth refuses by throwing; answer its 401 (with the challenge) here, not as a 500.
+    const auth: MiddlewareHandler = async (c, next) => {
+      try {
+        return await challenge(c, next);
+      } catch (error) {
+        if (error instanceof HTTPException) return error.getResponse();
+        throw error;
+      }
+    };
+    app.use(ADMIN_PATH, auth);
+    app.use(`${ADMIN_PATH}/*`, auth);
+  }
+
+  const serverAdapter = new HonoAdapter(serveStatic).setBasePath(ADMIN_PATH);
+  createBullBoard({
+    queues: queues.map((queue) => new BullMQAdapter(queue)),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'cdr-forwarder' } },
+  });
+  app.route(ADMIN_PATH, serverAdapter.registerPlugin());
+  logger.info(
+    { path: ADMIN_PATH, auth: mode === 'password' ? 'basic' : 'none', queues: queues.map((q) => q.name) },
+    'queue dashboard on',
+  );
+  return mode;
+}

@@ -1,0 +1,372 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import {
+  CONFIG_JSON_SCHEMA_FILE,
+  configJsonSchema,
+  configJsonSchemaText,
+  configKeyPaths,
+  DESCRIPTIONS,
+} from '../../src/config/json-schema.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'config-tools-'));
+
+/** `npm run config:check [file]`, in a clean environment plus `env`. */
+function configCheck(file: string | undefined, env: Record<string, string> = {}) {
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/config-check.ts', ...(file ? [file] : [])],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      encoding: 'utf8',
+    },
+  );
+  return {
+    code: result.status,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    all: result.stdout + result.stderr,
+  };
+}
+
+function writeConfig(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const exampleEnv = {
+  WEBHOOK_TOKEN: 'tok-EXAMPLE-0123456789abcdef',
+  CRM_URL: 'https://crm.example.com/hooks/telecmi?apikey=CRMQUERYSECRET',
+  CRM_API_KEY: 'CRMHEADERSECRET',
+  CRM_SIGNING_SECRET: 'whsec_QkFTRTY0U0lHTklOR1NFQ1JFVA==',
+  SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T000/B000/SLACKPATHSECRET',
+  DATABASE_URL: 'postgres://warehouse:PGURLSECRET@db.example.com:5432/calls?sslmode=require',
+};
+
+describe('npm run config:check', () => {
+  it('checks the shipped config: the receiver and each destination, exit 0', () => {
+    const { code, stdout, stderr } = configCheck('config/forwarder.yaml');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toContain('config/forwarder.yaml: valid');
+    expect(stdout).toContain('receiver: path /webhook/cdr, port 3000, token set: no');
+    expect(stdout).toContain(
+      '  - archive (file) → ./data/archive; filter: everything; 16 attempts, exponential from 5 s up to 6 h, concurrency 500',
+    );
+  });
+
+  it('reads FORWARDER_CONFIG when no file is given', () => {
+    const { code, stdout } = configCheck(undefined, {
+      FORWARDER_CONFIG: 'config/docker.yaml',
+      POSTGRES_PASSWORD: 'x',
+    });
+    expect(code).toBe(0);
+    expect(stdout).toContain('config/docker.yaml: valid');
+    expect(stdout).toContain('  - warehouse (postgres) → postgres://postgres:***@postgres:5432/postgres');
+  });
+
+  it('describes every destination of the example, without a secret', () => {
+    const { code, stdout, all } = configCheck('config/examples/crm-slack-warehouse.yaml', exampleEnv);
+    expect(code).toBe(0);
+    const lines = stdout.split('\n');
+    expect(lines).toContain('receiver: path /webhook/cdr, port 3000, token set: yes');
+    expect(lines).toContain(
+      '  - crm (http) → https://crm.example.com/hooks/telecmi?apikey=… (POST, headers Authorization, signed, template); ' +
+        'filter: cdr; 16 attempts, exponential from 5 s up to 6 h, rate limit 20/1 s, concurrency 10',
+    );
+    expect(lines).toContain(
+      '  - missed-calls (slack) → hooks.slack.com/…; filter: cdr, status missed, direction inbound, leg a; ' +
+        '16 attempts, exponential from 5 s up to 6 h, rate limit 1/1 s, concurrency 1',
+    );
+    expect(lines).toContain(
+      '  - warehouse (postgres) → postgres://warehouse:***@db.example.com:5432/calls?sslmode=require table telecmi_call_events; ' +
+        'filter: everything; 16 attempts, exponential from 5 s up to 6 h, concurrency 500',
+    );
+    expect(stdout).toContain('  - archive (file) → ./data/archive; filter: everything;');
+    for (const secret of [
+      'tok-EXAMPLE',
+      'CRMQUERYSECRET',
+      'CRMHEADERSECRET',
+      'QkFTRTY0',
+      'SLACKPATHSECRET',
+      'PGURLSECRET',
+    ]) {
+      expect(all).not.toContain(secret);
+    }
+  });
+
+  it('prints filters and retry policies in words', () => {
+    const file = writeConfig(
+      'policies.yaml',
+      `destinations:
+  - name: a
+    type: file
+    path: /tmp/a
+    filter: {kind: [cdr, event], status: [missed, answered], team: Sales, minAnsweredSec: 10}
+    retry: {attempts: 5, backoff: fixed, delayMs: 90000}
+    concurrency: 3
+    rateLimit: {max: 100, perMs: 60000}
+  - {name: b, type: file, path: /tmp/b, retry: {attempts: 1}}
+`,
+    );
+    const { code, stdout } = configCheck(file);
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      '  - a (file) → /tmp/a; filter: cdr or event, status missed or answered, team Sales, answered 10 s or more; ' +
+        '5 attempts, fixed 90 s, rate limit 100/1 min, concurrency 3',
+    );
+    expect(stdout).toContain(
+      '  - b (file) → /tmp/b; filter: everything; 1 attempt (no retry), concurrency 500',
+    );
+  });
+
+  it('never prints a token, secret or password of a valid file', () => {
+    const file = writeConfig(
+      'secrets.yaml',
+      `redis: {url: "redis://:REDISPASSWORD1@redis.example.com:6379"}
+receiver: {token: TOKENTOKENTOKEN-SECRET-1}
+admin: {password: ADMINPASSWORD1}
+destinations:
+  - name: crm
+    type: http
+    url: "https://user:HTTPPASSWORD1@crm.example.com/api/hooks/AbCdEf0123456789XyZ?token=QUERYTOKEN1&x=1"
+    headers: {Authorization: "Bearer HEADERTOKEN1", X-Api-Key: APIKEY1}
+    signingSecret: whsec_U0lHTklOR1NFQ1JFVDE=
+  - {name: chat, type: slack, webhookUrl: "https://hooks.slack.com/services/T1/B1/SLACKSECRET1"}
+  - {name: dw, type: postgres, url: "postgresql://u:PG%40PASSWORD1@db:5432/x?password=PGQUERY1"}
+`,
+    );
+    const { code, stdout, all } = configCheck(file);
+    expect(code).toBe(0);
+    expect(stdout).toContain('token set: yes');
+    expect(stdout).toContain('redis: redis://:***@redis.example.com:6379');
+    expect(stdout).toContain('  - crm (http) → https://user:***@crm.example.com/api/hooks/…?token=…&x=…');
+    expect(stdout).toContain('  - chat (slack) → hooks.slack.com/…;');
+    for (const secret of [
+      'REDISPASSWORD1',
+      'TOKENTOKENTOKEN',
+      'ADMINPASSWORD1',
+      'HTTPPASSWORD1',
+      'AbCdEf0123456789XyZ',
+      'QUERYTOKEN1',
+      'HEADERTOKEN1',
+      'APIKEY1',
+      'U0lHTklOR1NFQ1JFVDE',
+      'SLACKSECRET1',
+      'PASSWORD1',
+      'PGQUERY1',
+    ]) {
+      expect(all).not.toContain(secret);
+    }
+  });
+
+  it('on a broken file prints the key paths, no stack trace, no secret, and exits 2', () => {
+    const file = writeConfig(
+      'broken.yaml',
+      `receiver:
+  port: 99999
+  token: 1234567890123456
+admin: {password: 987654321987}
+destinations:
+  - {name: crm, type: http, url: "ftp://u:FTPPASSWORD1@x/", headers: {Authorization: 4242424242}}
+  - {name: dw, type: postgres, url: "postgres://u:PGPASSWORD2@db/x", colour: blue}
+`,
+    );
+    const { code, stdout, stderr, all } = configCheck(file);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(`${file}: invalid configuration`);
+    expect(stderr).toContain('  - receiver.port: expected a whole number from 0 to 65535');
+    expect(stderr).toContain('  - destinations[0].url: expected a URL starting with http:// or https://');
+    expect(stderr).toContain('destinations[1].colour: unknown key');
+    expect(stderr).not.toMatch(/^\s+at /m);
+    for (const secret of ['1234567890123456', '987654321987', 'FTPPASSWORD1', '4242424242', 'PGPASSWORD2']) {
+      expect(all).not.toContain(secret);
+    }
+  });
+
+  it('reports a missing file and a YAML syntax error the same way', () => {
+    expect(configCheck('config/nope.yaml')).toMatchObject({ code: 2, stdout: '' });
+    expect(configCheck('config/nope.yaml').stderr).toContain(
+      'config/nope.yaml: invalid configuration\n  - file not found',
+    );
+    const bad = configCheck(writeConfig('syntax.yaml', 'receiver:\n  port: [3000\n'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/line \d+, column \d+/);
+    expect(bad.stderr).not.toMatch(/^\s+at /m);
+  });
+});
+
+describe('config/forwarder.schema.json', () => {
+  const committed = readFileSync(`${root}${CONFIG_JSON_SCHEMA_FILE}`, 'utf8');
+
+  it('is what `npm run config:schema` generates from the valibot schema now', () => {
+    // Fails after a change to src/config/schema.ts: run `npm run config:schema` and commit the file.
+    expect(committed).toBe(configJsonSchemaText());
+  });
+
+  it('does not depend on the environment of the machine that generated it', () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { REDIS_URL: 'redis://elsewhere:1', PORT: '8081', METRICS_PORT: '9999' });
+    try {
+      expect(configJsonSchemaText()).toBe(committed);
+    } finally {
+      for (const key of ['REDIS_URL', 'PORT', 'METRICS_PORT']) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+    }
+  });
+
+  it('describes the top-level keys and the four destination types', () => {
+    const schema = JSON.parse(committed) as Schema;
+    expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
+    expect(schema.title).toBeTruthy();
+    expect(Object.keys(schema.properties ?? {})).toEqual(
+      expect.arrayContaining(['redis', 'receiver', 'workers', 'destinations']),
+    );
+    expect(schema.additionalProperties).toBe(false);
+    const branches = schema.properties?.destinations?.items?.oneOf ?? [];
+    expect(branches.map((branch) => branch.properties?.type?.const)).toEqual([
+      'http',
+      'slack',
+      'postgres',
+      'file',
+    ]);
+    for (const branch of branches) {
+      expect(branch.required).toEqual(expect.arrayContaining(['name', 'type']));
+      expect(branch.description).toBeTruthy();
+    }
+    // Numbers from ${ENV}: a number or a string.
+    const port = schema.properties?.receiver?.properties?.port;
+    expect(port?.anyOf?.map((branch) => branch.type ?? branch.$ref)).toEqual([
+      'integer',
+      'string',
+      '#/definitions/fromEnvironment',
+    ]);
+  });
+
+  it('has a description for keys that still exist only', () => {
+    const paths = configKeyPaths();
+    for (const path of Object.keys(DESCRIPTIONS)) expect(paths, path).toContain(path);
+  });
+
+  it('accepts every shipped config as written (with ${VAR}) and rejects mistakes', () => {
+    const schema = configJsonSchema() as Schema;
+    const files = [
+      'config/forwarder.yaml',
+      'config/docker.yaml',
+      ...readdirSync(`${root}config/examples`).map((f) => `config/examples/${f}`),
+    ];
+    for (const file of files)
+      expect(validate(schema, parse(readFileSync(`${root}${file}`, 'utf8')), schema), file).toEqual([]);
+
+    expect(validate(schema, { receiver: { port: '${PORT}', trustProxy: '2' } }, schema)).toEqual([]);
+    expect(validate(schema, { reciever: {} }, schema)).toEqual(['reciever: unknown key']);
+    expect(validate(schema, { receiver: { port: 70000 } }, schema)).toEqual([
+      'receiver.port: no alternative matches',
+    ]);
+    expect(validate(schema, { destinations: [{ name: 'x', type: 'file' }] }, schema)).toEqual([
+      'destinations[0]: not exactly one alternative matches',
+    ]);
+  });
+
+  it('is named by the first line of every YAML config', () => {
+    const files = [
+      'forwarder.yaml',
+      'docker.yaml',
+      ...readdirSync(`${root}config/examples`).map((f) => `examples/${f}`),
+    ];
+    for (const file of files) {
+      const first = readFileSync(`${root}config/${file}`, 'utf8').split('\n')[0];
+      const relative = file.startsWith('examples/') ? '../forwarder.schema.json' : './forwarder.schema.json';
+      expect(first, file).toBe(`# yaml-language-server: $schema=${relative}`);
+    }
+  });
+});
+
+interface Schema {
+  $schema?: string;
+  $ref?: string;
+  title?: string;
+  description?: string;
+  type?: string;
+  const?: unknown;
+  enum?: unknown[];
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  additionalProperties?: boolean | Schema;
+  items?: Schema;
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  definitions?: Record<string, Schema>;
+}
+
+/** Just enough draft-07 for our schema (the keywords the generator emits), to check it in tests. */
+function validate(schema: Schema, value: unknown, rootSchema: Schema, path = ''): string[] {
+  const at = path || '(top level)';
+  if (schema.$ref) {
+    const target = rootSchema.definitions?.[schema.$ref.replace('#/definitions/', '')];
+    return target ? validate(target, value, rootSchema, path) : [`${at}: unknown $ref ${schema.$ref}`];
+  }
+  if (
+    schema.anyOf &&
+    !schema.anyOf.some((branch) => validate(branch, value, rootSchema, path).length === 0)
+  ) {
+    return [`${at}: no alternative matches`];
+  }
+  if (
+    schema.oneOf &&
+    schema.oneOf.filter((branch) => validate(branch, value, rootSchema, path).length === 0).length !== 1
+  ) {
+    return [`${at}: not exactly one alternative matches`];
+  }
+  const type = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
+  if (schema.type) {
+    const ok = schema.type === 'integer' ? Number.isInteger(value) : schema.type === type;
+    if (!ok) return [`${at}: expected ${schema.type}`];
+  }
+  if ('const' in schema && value !== schema.const) return [`${at}: expected ${String(schema.const)}`];
+  if (schema.enum && !schema.enum.includes(value)) return [`${at}: not in enum`];
+  if (typeof value === 'string') {
+    if (schema.pattern && !new RegExp(schema.pattern, 'u').test(value))
+      return [`${at}: does not match ${schema.pattern}`];
+    if (schema.minLength !== undefined && value.length < schema.minLength) return [`${at}: too short`];
+  }
+  if (typeof value === 'number') {
+    if (schema.minimum !== undefined && value < schema.minimum) return [`${at}: below minimum`];
+    if (schema.maximum !== undefined && value > schema.maximum) return [`${at}: above maximum`];
+  }
+  const errors: string[] = [];
+  if (Array.isArray(value) && schema.items) {
+    for (const [index, item] of value.entries()) {
+      errors.push(...validate(schema.items, item, rootSchema, `${path}[${index}]`));
+    }
+  }
+  if (type === 'object' && schema.type === 'object') {
+    const object = value as Record<string, unknown>;
+    for (const key of schema.required ?? [])
+      if (!(key in object)) errors.push(`${path ? `${path}.` : ''}${key}: missing`);
+    for (const [key, item] of Object.entries(object)) {
+      const keyPath = path ? `${path}.${key}` : key;
+      const property = schema.properties?.[key];
+      if (property) errors.push(...validate(property, item, rootSchema, keyPath));
+      else if (schema.additionalProperties === false) errors.push(`${keyPath}: unknown key`);
+      else if (typeof schema.additionalProperties === 'object') {
+        errors.push(...validate(schema.additionalProperties, item, rootSchema, keyPath));
+      }
+    }
+  }
+  return errors;
+}

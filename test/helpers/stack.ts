@@ -1,0 +1,129 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Spawned, spawnEntry, writeTempConfig } from './process.ts';
+import { uniquePrefix } from './receiver.ts';
+import { freePort, waitFor } from './redis-server.ts';
+
+/**
+ * The forwarder as it runs in production, as real processes: a receiver and a worker started from
+ * `workers/`, with a config written for the test. Processes can be killed and started again.
+ */
+export class Stack {
+  readonly prefix = uniquePrefix('stack');
+  readonly spoolDir = mkdtempSync(join(tmpdir(), 'cdrf-spool-'));
+  readonly configFile: string;
+  readonly #spawned: Spawned[] = [];
+  receiver: Spawned | undefined;
+  worker: Spawned | undefined;
+
+  private constructor(
+    readonly port: number,
+    readonly redisUrl: string,
+    destinations: string,
+  ) {
+    this.configFile = writeTempConfig(
+      `redis: {url: "${redisUrl}", prefix: ${this.prefix}}
+receiver: {port: ${port}, host: 127.0.0.1, spoolDir: ${this.spoolDir}}
+workers: {stalledIntervalMs: 500}
+destinations:
+${destinations}`,
+    );
+  }
+
+  static async create(redisUrl: string, destinations: string): Promise<Stack> {
+    return new Stack(await freePort(), redisUrl, destinations);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/webhook/cdr`;
+  }
+
+  async startReceiver(): Promise<void> {
+    const run = spawnEntry('workers/receiver.ts', { FORWARDER_CONFIG: this.configFile });
+    this.#spawned.push(run);
+    this.receiver = run;
+    await waitFor(() => run.output().includes('receiver listening') || run.child.exitCode !== null, 20_000);
+    if (run.child.exitCode !== null) throw new Error(`receiver exited: ${run.output()}`);
+  }
+
+  startWorker(): void {
+    this.worker = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: this.configFile });
+    this.#spawned.push(this.worker);
+  }
+
+  async kill(run: Spawned | undefined): Promise<void> {
+    if (!run || run.child.exitCode !== null) return;
+    run.child.kill('SIGKILL');
+    await run.exited;
+  }
+
+  /** `npm run ledger -- --json` against this stack. */
+  async ledger(): Promise<{ code: number | null; ledger: LedgerJson }> {
+    const run = spawnEntry('scripts/ledger.ts', { FORWARDER_CONFIG: this.configFile, LOG_LEVEL: 'silent' }, [
+      '--json',
+    ]);
+    const code = await run.exited;
+    return { code, ledger: JSON.parse(run.output().trim().split('\n').pop() ?? '{}') as LedgerJson };
+  }
+
+  async stop(): Promise<void> {
+    for (const run of this.#spawned) if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    await Promise.all(this.#spawned.map((run) => run.exited));
+  }
+}
+
+export interface LedgerJson {
+  received: number;
+  spooled: number;
+  balanced: boolean;
+  destinations: {
+    name: string;
+    routed: number;
+    delivered: number;
+    dead: number;
+    pending: number;
+    missing: number;
+  }[];
+}
+
+/**
+ * Sends `count` distinct notifications, `perSecond` at a time, and records which were acknowledged
+ * (200). Connection errors and 5xx are recorded as not acknowledged: the sender would resend them.
+ */
+export async function stream(
+  url: string,
+  count: number,
+  perSecond: number,
+  during?: (sent: number) => Promise<void> | void,
+): Promise<{ acknowledged: Set<string>; refused: number }> {
+  const acknowledged = new Set<string>();
+  let refused = 0;
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const body = JSON.stringify({
+      type: i % 3 === 0 ? 'event' : 'cdr',
+      cmiuuid: `fault-${i}`,
+      status: i % 2 === 0 ? 'answered' : 'missed',
+      direction: 'inbound',
+      from: 440000000000 + i,
+      to: '4400000000001',
+      time: Date.now(),
+      answeredsec: i % 60,
+    });
+    inFlight.push(
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        .then(async (response) => {
+          if (response.status === 200) acknowledged.add(((await response.json()) as { id: string }).id);
+          else refused += 1;
+        })
+        .catch(() => {
+          refused += 1;
+        }),
+    );
+    await during?.(i);
+    await new Promise((resolve) => setTimeout(resolve, 1000 / perSecond));
+  }
+  await Promise.all(inFlight);
+  return { acknowledged, refused };
+}

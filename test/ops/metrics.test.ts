@@ -1,0 +1,181 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
+import { type Spawned, spawnEntry, writeTempConfig } from '../helpers/process.ts';
+import { startTestReceiver, uniquePrefix } from '../helpers/receiver.ts';
+import { deletePrefix, freePort, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
+import { loadSample } from '../helpers/samples.ts';
+import { Sink } from '../helpers/sink.ts';
+
+const FAMILIES = {
+  cdrf_notifications_total: 'counter',
+  cdrf_notification_duplicates_total: 'counter',
+  cdrf_auth_refusals_total: 'counter',
+  cdrf_ack_latency_seconds: 'histogram',
+  cdrf_deliveries_total: 'counter',
+  cdrf_delivery_attempt_seconds: 'histogram',
+  cdrf_delivery_latency_seconds: 'histogram',
+  cdrf_queue_jobs: 'gauge',
+  cdrf_queue_oldest_waiting_age_seconds: 'gauge',
+  // prom-client's default process metrics
+  process_cpu_seconds_total: 'counter',
+  process_resident_memory_bytes: 'gauge',
+  nodejs_eventloop_lag_seconds: 'gauge',
+} as const;
+
+/** The value of one series in a Prometheus text exposition (0 when absent). */
+function value(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    const match = line.match(/^([a-z_:][\w:]*)(?:\{(.*)\})? (\S+)$/i);
+    if (!match || match[1] !== name) continue;
+    const found = Object.fromEntries(
+      [...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((pair) => [pair[1], pair[2]]),
+    );
+    if (Object.entries(labels).every(([key, wanted]) => found[key] === wanted)) return Number(match[3]);
+  }
+  return 0;
+}
+
+async function scrape(url: string): Promise<string> {
+  const response = await fetch(`${url}/metrics`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+  return response.text();
+}
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups.length = 0;
+});
+
+describe('GET /metrics on the receiver', () => {
+  it('exposes every metric family, without authentication', async () => {
+    const receiver = await startTestReceiver(
+      'receiver: {token: tok_0123456789abcdef}\nadmin: {password: pw}\n',
+    );
+    cleanups.push(() => receiver.dispose());
+    const text = await scrape(receiver.url);
+    for (const [name, type] of Object.entries(FAMILIES)) expect(text).toContain(`# TYPE ${name} ${type}`);
+  });
+
+  it('counts notifications, refusals and duplicates, and times the answers', async () => {
+    const receiver = await startTestReceiver('receiver: {token: tok_0123456789abcdef, maxBodyBytes: 1024}\n');
+    cleanups.push(() => receiver.dispose());
+    const hook = `${receiver.url}/webhook/cdr`;
+    const post = (url: string, body: string) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const before = await scrape(receiver.url);
+
+    const sample = JSON.stringify(loadSample('chub-cdr-incoming-answered'));
+    expect((await post(`${hook}?token=tok_0123456789abcdef`, sample)).status).toBe(200);
+    expect((await post(`${hook}?token=tok_0123456789abcdef`, sample)).status).toBe(200); // duplicate
+    expect((await post(hook, sample)).status).toBe(401);
+    expect((await post(`${hook}?token=wrong-token-0123456789`, sample)).status).toBe(401);
+    expect((await post(`${hook}?token=tok_0123456789abcdef`, '{"type": ')).status).toBe(400);
+    expect((await post(`${hook}?token=tok_0123456789abcdef`, `{"x":"${'y'.repeat(2000)}"}`)).status).toBe(
+      413,
+    );
+
+    const after = await scrape(receiver.url);
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      value(after, name, labels) - value(before, name, labels);
+    expect(delta('cdrf_notifications_total', { kind: 'cdr', outcome: 'queued' })).toBe(1);
+    expect(delta('cdrf_notifications_total', { kind: 'cdr', outcome: 'duplicate' })).toBe(1);
+    expect(delta('cdrf_notifications_total', { outcome: 'unauthorized' })).toBe(2);
+    expect(delta('cdrf_notifications_total', { outcome: 'invalid' })).toBe(1);
+    expect(delta('cdrf_notifications_total', { outcome: 'too_large' })).toBe(1);
+    expect(delta('cdrf_notification_duplicates_total')).toBe(1);
+    expect(delta('cdrf_auth_refusals_total', { reason: 'missing_token' })).toBe(1);
+    expect(delta('cdrf_auth_refusals_total', { reason: 'wrong_token' })).toBe(1);
+    // Both 200s are timed; no refusal is.
+    expect(delta('cdrf_ack_latency_seconds_count')).toBe(2);
+    expect(delta('cdrf_ack_latency_seconds_bucket', { le: '+Inf' })).toBe(2);
+  });
+});
+
+describe('delivery and queue metrics', () => {
+  let pipeline: Pipeline;
+
+  it('deliveries_total moves for retrying and delivered; histograms and queue gauges follow', async () => {
+    const crm = await Sink.start();
+    cleanups.push(() => crm.close());
+    crm.respond = (_request, index) => (index === 0 ? { status: 503, body: 'busy' } : { status: 200 });
+    // `parked` has no worker here, so its job waits: the oldest-waiting gauge has something to show.
+    pipeline = await startPipeline(
+      `destinations:
+  - {name: crm, type: http, url: "${crm.url}", retry: {attempts: 5, delayMs: 20}}
+  - {name: parked, type: http, url: "${crm.url}"}
+`,
+      { roles: 'fanout,crm' },
+    );
+    cleanups.push(() => pipeline.stop());
+    const before = await scrape(pipeline.url);
+
+    const { status } = await pipeline.post(loadSample('chub-cdr-incoming-answered'));
+    expect(status).toBe(200);
+    await waitFor(async () => (await pipeline.queue('crm').getCompletedCount()) === 1);
+    await waitFor(async () => (await pipeline.queue('parked').getWaitingCount()) === 1);
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the oldest waiting job ages
+
+    const after = await scrape(pipeline.url);
+    const delta = (name: string, labels: Record<string, string>) =>
+      value(after, name, labels) - value(before, name, labels);
+    const crmLabels = { destination: 'crm' };
+    expect(delta('cdrf_deliveries_total', { ...crmLabels, outcome: 'retrying', status_class: '5xx' })).toBe(
+      1,
+    );
+    expect(delta('cdrf_deliveries_total', { ...crmLabels, outcome: 'delivered', status_class: '2xx' })).toBe(
+      1,
+    );
+    expect(delta('cdrf_deliveries_total', { ...crmLabels, outcome: 'dead', status_class: '5xx' })).toBe(0);
+    // Created at zero, so that increase() sees the first dead delivery.
+    expect(after).toMatch(/cdrf_deliveries_total\{[^}]*destination="crm"[^}]*outcome="dead"[^}]*\} 0/);
+    expect(delta('cdrf_delivery_attempt_seconds_count', crmLabels)).toBe(2);
+    expect(delta('cdrf_delivery_latency_seconds_count', crmLabels)).toBe(1);
+    expect(value(after, 'cdrf_delivery_latency_seconds_sum', crmLabels)).toBeGreaterThan(0);
+
+    expect(value(after, 'cdrf_queue_jobs', { queue: 'deliver.crm', state: 'completed' })).toBe(1);
+    expect(value(after, 'cdrf_queue_jobs', { queue: 'deliver.parked', state: 'waiting' })).toBe(1);
+    expect(value(after, 'cdrf_queue_jobs', { queue: 'ingest', state: 'completed' })).toBe(1);
+    expect(value(after, 'cdrf_queue_jobs', { queue: 'deliver.crm', state: 'failed' })).toBe(0);
+    expect(
+      value(after, 'cdrf_queue_oldest_waiting_age_seconds', { queue: 'deliver.parked' }),
+    ).toBeGreaterThan(1);
+    expect(value(after, 'cdrf_queue_oldest_waiting_age_seconds', { queue: 'deliver.crm' })).toBe(0);
+    // Each queue once, although the receiver, the fan-out and the worker all watch deliver.crm.
+    expect(after.match(/^cdrf_queue_jobs\{[^}]*queue="deliver\.crm"[^}]*state="completed"/gm)).toHaveLength(
+      1,
+    );
+  });
+});
+
+describe('worker process metrics server', () => {
+  it('serves /metrics and /healthz on workers.metricsPort', async () => {
+    const prefix = uniquePrefix('metrics');
+    const port = await freePort();
+    const config = writeTempConfig(
+      `redis: {url: "${REDIS_URL}", prefix: ${prefix}}
+workers: {metricsPort: ${port}}
+destinations:
+  - {name: crm, type: http, url: "http://127.0.0.1:9/hook"}
+`,
+    );
+    // The config's key wins over the METRICS_PORT=0 the helper sets for other tests.
+    const worker: Spawned = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: config });
+    cleanups.push(async () => {
+      worker.child.kill('SIGKILL');
+      await worker.exited;
+      await deletePrefix(REDIS_URL, prefix);
+    });
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 20_000);
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+    const text = await scrape(base);
+    expect(text).toContain('# TYPE cdrf_deliveries_total counter');
+    expect(text).toContain('# TYPE process_cpu_seconds_total counter');
+    expect(value(text, 'cdrf_queue_jobs', { queue: 'ingest', state: 'waiting' })).toBe(0);
+    expect(text).toMatch(/^cdrf_queue_jobs\{[^}]*queue="deliver\.crm"/m);
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    expect(worker.output()).toContain('metrics server listening');
+  });
+});

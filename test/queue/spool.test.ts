@@ -1,0 +1,123 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Spool } from '../../src/queue/spool.ts';
+import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import { startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
+import { OwnRedis, waitFor } from '../helpers/redis-server.ts';
+import { listSamples, loadSample } from '../helpers/samples.ts';
+
+const events: CallEvent[] = listSamples().map((name) => {
+  const result = normalise(loadSample(name), new Date());
+  if (!result.ok) throw new Error(result.error);
+  return result.event;
+});
+
+describe('Spool', () => {
+  it('keeps appended events across a restart and drains them in order, then is empty', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrf-spool-'));
+    const first = new Spool(dir);
+    await Promise.all(events.map((event) => first.append(event)));
+    expect(first.depth).toBe(events.length);
+    await first.close();
+
+    const again = new Spool(dir);
+    expect(again.depth).toBe(events.length);
+    const drained: CallEvent[] = [];
+    const moved = await again.drain(async (chunk) => {
+      drained.push(...chunk);
+    }, 7);
+    expect(moved).toBe(events.length);
+    expect(drained.map((event) => event.id)).toEqual(events.map((event) => event.id));
+    expect(again.depth).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a failed drain keeps everything for the next one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrf-spool-'));
+    const spool = new Spool(dir);
+    for (const event of events.slice(0, 5)) await spool.append(event);
+    await expect(spool.drain(async () => Promise.reject(new Error('Redis went away')))).rejects.toThrow();
+    // Appends made after the failed drain are kept too.
+    await spool.append(events[5] as CallEvent);
+    const drained: string[] = [];
+    await spool.drain(async (chunk) => {
+      drained.push(...chunk.map((event) => event.id));
+    });
+    await spool.drain(async (chunk) => {
+      drained.push(...chunk.map((event) => event.id));
+    });
+    expect(drained).toEqual(events.slice(0, 6).map((event) => event.id));
+    expect(spool.depth).toBe(0);
+  });
+
+  it('ignores a torn last line (a crash mid-write, never acknowledged)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdrf-spool-'));
+    writeFileSync(join(dir, 'spool.ndjson'), `${JSON.stringify(events[0])}\n{"id":"torn`);
+    expect(new Spool(dir).depth).toBe(1);
+  });
+});
+
+describe('the receiver while Redis is down', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('answers 200 after spooling to disk, and drains into the queue without duplicates when Redis is back', async () => {
+    const redis = await OwnRedis.start();
+    cleanups.push(() => redis.stop());
+    const spoolDir = mkdtempSync(join(tmpdir(), 'cdrf-spool-'));
+    const receiver: TestReceiver = await startTestReceiver(`receiver:\n  spoolDir: ${spoolDir}\n`, redis.url);
+    cleanups.push(() => receiver.close());
+    const post = (fields: Record<string, unknown>) =>
+      fetch(`${receiver.url}/webhook/cdr`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(fields),
+      });
+
+    // One stored before the outage, then resent during it: the drain must not make it two.
+    expect((await post(loadSample('chub-cdr-incoming-answered'))).status).toBe(200);
+    await redis.stop();
+    const names = ['chub-cdr-incoming-answered', 'chub-cdr-incoming-missed', 'chub-event-incoming-waiting'];
+    for (const name of names) {
+      const response = await post(loadSample(name));
+      expect(response.status).toBe(200);
+    }
+    const spooled = readFileSync(join(spoolDir, 'spool.ndjson'), 'utf8').trimEnd().split('\n');
+    expect(spooled).toHaveLength(3);
+    const ready = await fetch(`${receiver.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: 'degraded', redis: 'down', spooled: 3 });
+
+    await redis.start();
+    await waitFor(async () => (await receiver.queue.count()) === 3, 15_000);
+    await waitFor(() => !existsSync(join(spoolDir, 'spool.ndjson')) && readdirSync(spoolDir).length === 0);
+    const callIds = (await receiver.queue.getJobs(['waiting'])).map((job) => job.data.callId).sort();
+    expect(callIds).toEqual(
+      [
+        '16132200-57fa-47b5-888d-4ab5b7e631ee',
+        '4d1f9521-50e5-447d-bf5f-c3292995a727',
+        '5202a928-07c3-4d32-a1a4-d304c9275971',
+      ].sort(),
+    );
+  });
+
+  it('answers 503, never 200, when the spool cannot be written either', async () => {
+    const redis = await OwnRedis.start();
+    cleanups.push(() => redis.stop());
+    const spoolDir = mkdtempSync(join(tmpdir(), 'cdrf-spool-'));
+    const receiver = await startTestReceiver(`receiver:\n  spoolDir: ${spoolDir}\n`, redis.url);
+    cleanups.push(() => receiver.close());
+    await redis.stop();
+    // The disk goes away: the spool folder is replaced by a file.
+    rmSync(spoolDir, { recursive: true });
+    writeFileSync(spoolDir, 'not a folder');
+    const response = await fetch(`${receiver.url}/webhook/cdr?cmiuuid=lost-1&type=event&status=waiting`);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    rmSync(spoolDir);
+  });
+});

@@ -1,0 +1,167 @@
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
+import { waitFor } from '../helpers/redis-server.ts';
+
+const PASSWORD = 'board-password-123';
+const DESTINATIONS = `destinations:
+  - {name: crm, type: http, url: "http://127.0.0.1:9/hook"}
+  - {name: archive, type: file, path: /tmp/cdrf-admin-test}
+`;
+
+function basic(user: string, password: string): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}
+
+interface QueuesAnswer {
+  queues: { name: string; readOnlyMode: boolean; allowRetries: boolean }[];
+}
+
+describe('queue dashboard with a password', () => {
+  let receiver: TestReceiver;
+  beforeAll(async () => {
+    receiver = await startTestReceiver(`admin: {user: ops, password: ${PASSWORD}}\n${DESTINATIONS}`);
+  });
+  afterAll(() => receiver.dispose());
+
+  it('answers 401 with a basic-auth challenge without credentials', async () => {
+    for (const path of ['/admin/queues', '/admin/queues/', '/admin/queues/api/queues']) {
+      const response = await fetch(`${receiver.url}${path}`);
+      expect(response.status, path).toBe(401);
+      expect(response.headers.get('www-authenticate')).toMatch(/^Basic /);
+    }
+  });
+
+  it('answers 401 to a wrong password or a wrong user', async () => {
+    for (const headers of [basic('ops', 'wrong-password'), basic('admin', PASSWORD), basic('', '')]) {
+      const response = await fetch(`${receiver.url}/admin/queues/api/queues`, { headers });
+      expect(response.status).toBe(401);
+    }
+  });
+
+  it('serves the page and lists the ingest queue and every destination queue', async () => {
+    const headers = basic('ops', PASSWORD);
+    for (const path of ['/admin/queues', '/admin/queues/']) {
+      const page = await fetch(`${receiver.url}${path}`, { headers });
+      expect(page.status, path).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/text\/html/);
+      expect(await page.text()).toContain('/admin/queues/');
+    }
+
+    const api = await fetch(`${receiver.url}/admin/queues/api/queues`, { headers });
+    expect(api.status).toBe(200);
+    const { queues } = (await api.json()) as QueuesAnswer;
+    expect(queues.map((queue) => queue.name).sort()).toEqual(['deliver.archive', 'deliver.crm', 'ingest']);
+    // Not read-only: retry and clean are offered.
+    for (const queue of queues) expect(queue).toMatchObject({ readOnlyMode: false, allowRetries: true });
+  });
+
+  it('serves the static assets the page loads', async () => {
+    const headers = basic('ops', PASSWORD);
+    const page = await (await fetch(`${receiver.url}/admin/queues`, { headers })).text();
+    // Relative to `<base href="/admin/queues/">`.
+    expect(page).toContain('<base href="/admin/queues/"');
+    const assets = [...page.matchAll(/(?:src|href)="(static\/[^"]+\.(?:js|css))"/g)].map((match) => match[1]);
+    expect(assets.length).toBeGreaterThan(0);
+    for (const asset of assets) {
+      const response = await fetch(`${receiver.url}/admin/queues/${asset}`, { headers });
+      expect(response.status, asset).toBe(200);
+    }
+  });
+
+  it('retries a dead delivery and cleans finished ones from the API (not read-only)', async () => {
+    const headers = basic('ops', PASSWORD);
+    const { prefix, url } = receiver.config.redis;
+    const connection = new Redis(url, { maxRetriesPerRequest: null });
+    const queue = new Queue('deliver.crm', { connection, prefix });
+    let fail = true;
+    const worker = new Worker(
+      'deliver.crm',
+      async () => {
+        if (fail) throw new Error('HTTP 500: down');
+      },
+      { connection, prefix },
+    );
+    try {
+      await queue.add('cdr', { id: 'x' }, { jobId: 'dead-1', attempts: 1 });
+      await waitFor(async () => (await queue.getFailedCount()) === 1);
+
+      fail = false;
+      const retry = await fetch(`${receiver.url}/admin/queues/api/queues/deliver.crm/retry/failed`, {
+        method: 'PUT',
+        headers,
+      });
+      expect(retry.status).toBe(200);
+      expect(await retry.json()).toMatchObject({ retried: 1 });
+      await waitFor(async () => (await queue.getCompletedCount()) === 1);
+      expect(await queue.getFailedCount()).toBe(0);
+
+      // "Clean all" keeps jobs younger than 5 s; cleaning one job removes it at once.
+      const clean = await fetch(`${receiver.url}/admin/queues/api/queues/deliver.crm/dead-1/clean`, {
+        method: 'PUT',
+        headers,
+      });
+      expect(clean.status).toBeLessThan(300);
+      expect(await queue.getCompletedCount()).toBe(0);
+    } finally {
+      await worker.close();
+      await queue.close();
+      connection.disconnect();
+    }
+  });
+
+  it('leaves the webhook and /metrics without basic auth', async () => {
+    expect((await fetch(`${receiver.url}/metrics`)).status).toBe(200);
+    expect((await fetch(`${receiver.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('queue dashboard without a password', () => {
+  it('is off: 404 with a message saying how to turn it on', async () => {
+    const receiver = await startTestReceiver(DESTINATIONS);
+    try {
+      for (const path of ['/admin/queues', '/admin/queues/', '/admin/queues/api/queues']) {
+        const response = await fetch(`${receiver.url}${path}`);
+        expect(response.status, path).toBe(404);
+        expect(((await response.json()) as { error: string }).error).toMatch(/admin\.password/);
+      }
+    } finally {
+      await receiver.dispose();
+    }
+  });
+
+  it('an empty password is no password', async () => {
+    const receiver = await startTestReceiver(`admin: {password: ""}\n${DESTINATIONS}`);
+    try {
+      expect((await fetch(`${receiver.url}/admin/queues/api/queues`)).status).toBe(404);
+    } finally {
+      await receiver.dispose();
+    }
+  });
+
+  it('is open with allowAnonymous: true', async () => {
+    const receiver = await startTestReceiver(`admin: {allowAnonymous: true}\n${DESTINATIONS}`);
+    try {
+      expect((await fetch(`${receiver.url}/admin/queues`)).status).toBe(200);
+      const api = await fetch(`${receiver.url}/admin/queues/api/queues`);
+      expect(api.status).toBe(200);
+      const { queues } = (await api.json()) as QueuesAnswer;
+      expect(queues.map((queue) => queue.name).sort()).toEqual(['deliver.archive', 'deliver.crm', 'ingest']);
+    } finally {
+      await receiver.dispose();
+    }
+  });
+
+  it('a password wins over allowAnonymous', async () => {
+    const receiver = await startTestReceiver(`admin: {password: ${PASSWORD}, allowAnonymous: true}\n`);
+    try {
+      expect((await fetch(`${receiver.url}/admin/queues`)).status).toBe(401);
+      expect(
+        (await fetch(`${receiver.url}/admin/queues`, { headers: basic('admin', PASSWORD) })).status,
+      ).toBe(200);
+    } finally {
+      await receiver.dispose();
+    }
+  });
+});
