@@ -3,7 +3,8 @@
  * destinations on local sink servers and one `postgres` destination), then, in the same run, the
  * warehouse's batched writes against one INSERT per row.
  *
- * The forwarder runs as `npm start` does (receiver and workers in one process, LOG_LEVEL=info);
+ * The forwarder runs as `npm start` does (receiver and workers in one process, LOG_LEVEL=info;
+ * BENCH_TOPOLOGY=split: receiver and worker processes);
  * the load generator and the sinks share this process.
  */
 import { fork } from 'node:child_process';
@@ -15,7 +16,6 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import pino from 'pino';
 import * as v from 'valibot';
@@ -27,6 +27,7 @@ import {
   quoteIdentifier,
   quoteTable,
 } from '../src/destinations/postgres/index.ts';
+import { deleteKeysWithPrefix } from '../src/queue/redis.ts';
 import { type CallEvent, normalise } from '../src/telecmi/index.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -69,17 +70,6 @@ async function until(check: () => Promise<boolean> | boolean, timeoutMs: number)
   }
 }
 
-async function dropPrefix(prefix: string) {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
-
 async function endToEnd() {
   const latencies: number[] = [];
   const sinks = await Promise.all([startSink(latencies), startSink(latencies), startSink(latencies)]);
@@ -97,16 +87,26 @@ ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}"
   - {name: warehouse, type: postgres, url: "${PG_URL}", table: ${table}}
 `,
   );
-  const forwarder = fork(fileURLToPath(new URL('../workers/all.ts', import.meta.url)), [], {
-    // BENCH_CPU_PROF=dir writes a CPU profile of the forwarder there.
-    execArgv: [
-      '--import',
-      'tsx',
-      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-    ],
-    env: { ...process.env, FORWARDER_CONFIG: configFile, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  // BENCH_TOPOLOGY=split runs the receiver and the workers as two processes (as docker-compose
+  // does); the default is one process, as `npm start` does.
+  const entries = process.env.BENCH_TOPOLOGY === 'split' ? ['receiver.ts', 'worker.ts'] : ['all.ts'];
+  const forwarders = entries.map((entry) =>
+    fork(fileURLToPath(new URL(`../workers/${entry}`, import.meta.url)), [], {
+      // BENCH_CPU_PROF=dir writes a CPU profile of each forwarder process there.
+      execArgv: [
+        '--import',
+        'tsx',
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+      ],
+      env: {
+        ...process.env,
+        FORWARDER_CONFIG: configFile,
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+        METRICS_PORT: '0',
+      },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    }),
+  );
   const db = new pg.Client({ connectionString: PG_URL });
   await db.connect();
   try {
@@ -149,12 +149,14 @@ ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}"
       seconds: (warehoused - started) / 1000,
     };
   } finally {
-    forwarder.kill(process.env.BENCH_CPU_PROF ? 'SIGINT' : 'SIGKILL');
-    await new Promise((resolve) => forwarder.once('exit', resolve));
+    for (const forwarder of forwarders) {
+      forwarder.kill(process.env.BENCH_CPU_PROF ? 'SIGINT' : 'SIGKILL');
+      await new Promise((resolve) => forwarder.once('exit', resolve));
+    }
     for (const sink of sinks) sink.server.close();
     await db.query(`DROP TABLE IF EXISTS ${table}`);
     await db.end();
-    await dropPrefix(prefix);
+    await deleteKeysWithPrefix(REDIS_URL, prefix);
   }
 }
 
@@ -217,7 +219,9 @@ async function warehouseWrites() {
 const e2e = await endToEnd();
 const rows = await warehouseWrites();
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-console.log(`\ndelivery benchmark: ${EVENTS} events, 3 http destinations + 1 postgres`);
+console.log(
+  `\ndelivery benchmark: ${EVENTS} events, 3 http destinations + 1 postgres, ${process.env.BENCH_TOPOLOGY === 'split' ? 'receiver and worker processes' : 'one process (npm start)'}`,
+);
 console.log(
   `machine: ${os.cpus().length} cores (${cpu}), Node ${process.version}, everything on the same machine\n`,
 );

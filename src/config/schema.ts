@@ -174,8 +174,21 @@ export const ForwarderConfig = v.pipe(
   }),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
+    const config = dataset.value;
+    // Issues about one key of one destination, with the path people read: destinations[2].url.
+    const destinationIssue = (index: number, key: string, value: unknown, message: string) => {
+      const destination = config.destinations[index];
+      addIssue({
+        message,
+        path: [
+          { type: 'object', origin: 'value', input: config, key: 'destinations', value: config.destinations },
+          { type: 'array', origin: 'value', input: config.destinations, key: index, value: destination },
+          { type: 'object', origin: 'value', input: destination as Record<string, unknown>, key, value },
+        ],
+      });
+    };
     const seen = new Set<string>();
-    dataset.value.destinations.forEach((destination, index) => {
+    config.destinations.forEach((destination, index) => {
       // The one URL each type sends to (postgres: the database; slack: the webhook).
       const [key, url] =
         'webhookUrl' in destination
@@ -184,49 +197,20 @@ export const ForwarderConfig = v.pipe(
             ? ['url', destination.url]
             : [];
       if (key && url && !destination.allowLinkLocal && isLinkLocalUrl(url)) {
-        addIssue({
-          message:
-            'points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
-          path: [
-            {
-              type: 'object',
-              origin: 'value',
-              input: dataset.value,
-              key: 'destinations',
-              value: dataset.value.destinations,
-            },
-            {
-              type: 'array',
-              origin: 'value',
-              input: dataset.value.destinations,
-              key: index,
-              value: destination,
-            },
-            { type: 'object', origin: 'value', input: destination, key, value: url },
-          ],
-        });
+        destinationIssue(
+          index,
+          key,
+          url,
+          'points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
+        );
       }
       if (seen.has(destination.name)) {
-        addIssue({
-          message: `duplicate destination name "${destination.name}": names must be unique`,
-          path: [
-            {
-              type: 'object',
-              origin: 'value',
-              input: dataset.value,
-              key: 'destinations',
-              value: dataset.value.destinations,
-            },
-            {
-              type: 'array',
-              origin: 'value',
-              input: dataset.value.destinations,
-              key: index,
-              value: destination,
-            },
-            { type: 'object', origin: 'value', input: destination, key: 'name', value: destination.name },
-          ],
-        });
+        destinationIssue(
+          index,
+          'name',
+          destination.name,
+          `duplicate destination name "${destination.name}": names must be unique`,
+        );
       }
       seen.add(destination.name);
     });

@@ -71,3 +71,18 @@ export async function assertRedisReachable(url: string, timeoutMs = 3_000): Prom
     probe.disconnect();
   }
 }
+
+/** Deletes every key under `prefix` (an installation's or a test's), in pages, without blocking Redis. */
+export async function deleteKeysWithPrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Ledger } from '../../src/ops/ledger.ts';
 import { type Spawned, spawnEntry, writeTempConfig } from './process.ts';
 import { uniquePrefix } from './receiver.ts';
 import { freePort, waitFor } from './redis-server.ts';
@@ -59,32 +60,18 @@ ${destinations}`,
   }
 
   /** `npm run ledger -- --json` against this stack. */
-  async ledger(): Promise<{ code: number | null; ledger: LedgerJson }> {
+  async ledger(): Promise<{ code: number | null; ledger: Ledger }> {
     const run = spawnEntry('scripts/ledger.ts', { FORWARDER_CONFIG: this.configFile, LOG_LEVEL: 'silent' }, [
       '--json',
     ]);
     const code = await run.exited;
-    return { code, ledger: JSON.parse(run.output().trim().split('\n').pop() ?? '{}') as LedgerJson };
+    return { code, ledger: JSON.parse(run.output().trim().split('\n').pop() ?? '{}') as Ledger };
   }
 
   async stop(): Promise<void> {
     for (const run of this.#spawned) if (run.child.exitCode === null) run.child.kill('SIGKILL');
     await Promise.all(this.#spawned.map((run) => run.exited));
   }
-}
-
-export interface LedgerJson {
-  received: number;
-  spooled: number;
-  balanced: boolean;
-  destinations: {
-    name: string;
-    routed: number;
-    delivered: number;
-    dead: number;
-    pending: number;
-    missing: number;
-  }[];
 }
 
 /**
