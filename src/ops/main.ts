@@ -39,7 +39,8 @@ export async function runMain(
       process.exit(error instanceof RedisUnreachableError ? 1 : 2);
     }
     logger.fatal({ err: error }, 'start-up failed');
-    process.exit(1);
+    exitAfterFlush(logger, 1);
+    return;
   }
 
   let stopping = false;
@@ -49,16 +50,22 @@ export async function runMain(
     logger.info({ signal }, 'shutting down');
     const deadline = setTimeout(() => {
       logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed; exiting');
-      process.exit(1);
+      exitAfterFlush(logger, 1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
     for (const service of [...services].reverse()) {
       await service.close().catch((error) => logger.error({ err: error }, 'error during shutdown'));
     }
     logger.info('stopped');
-    logger.flush?.();
-    process.exit(0);
+    exitAfterFlush(logger, 0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Log lines are written asynchronously: let the last ones out before the process ends. */
+function exitAfterFlush(logger: Logger, code: number): void {
+  logger.flush(() => process.exit(code));
+  // Should stdout be stuck (a closed pipe), exit anyway.
+  setTimeout(() => process.exit(code), 2_000).unref();
 }

@@ -95,15 +95,21 @@ export function createReceiverApp(deps: ReceiverDeps): Hono {
       await next();
     });
   }
-  guards.push(
-    bodyLimit({
-      maxSize: config.maxBodyBytes,
-      onError: (c) => {
-        count('unknown', 'too_large');
-        return c.json({ error: `body too large: at most ${config.maxBodyBytes} bytes` }, 413);
-      },
-    }),
-  );
+  const tooLarge = (c: Context) => {
+    count('unknown', 'too_large');
+    return c.json({ error: `body too large: at most ${config.maxBodyBytes} bytes` }, 413);
+  };
+  // Counts a chunked body (no Content-Length) as it streams; only such bodies need it.
+  const streamedLimit = bodyLimit({ maxSize: config.maxBodyBytes, onError: tooLarge });
+  guards.push(async (c, next) => {
+    // A declared length is checked from the header alone: touching the body stream here would make
+    // the Node adapter build a full Request, which costs more than all the rest of the handling.
+    const declared = c.req.header('content-length');
+    if (declared !== undefined && !c.req.header('transfer-encoding')) {
+      return Number(declared) > config.maxBodyBytes ? tooLarge(c) : next();
+    }
+    return c.req.method === 'GET' ? next() : streamedLimit(c, next);
+  });
 
   const receive = async (c: Context) => {
     const read = await readFields(c);

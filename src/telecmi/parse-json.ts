@@ -1,10 +1,13 @@
 import { isSafeNumber, parse } from 'lossless-json';
 
 /**
- * A run of 16+ digits may be a number that a JS number cannot hold exactly (2^53 has 16 digits).
- * Shorter runs always fit, so bodies without one can take the fast native parser.
+ * A number literal of 16+ digits may not fit a JS number exactly (2^53 has 16 digits); shorter
+ * ones always do, so bodies without one take the fast native parser. A number literal can only
+ * follow `:`, `,`, `[` or start the text, which skips digit runs inside strings such as recording
+ * file names (`1634720915260737218351_2222223.mp3`); a string that merely looks like one only
+ * costs the slower parser.
  */
-const LONG_DIGIT_RUN = /\d{16,}/;
+const LONG_NUMBER_LITERAL = /(?:^|[:,[])\s*-?[\d.]{16,}/;
 
 /** A JS number when the literal survives the round trip exactly, else the literal itself, as a string. */
 function parseNumberLiteral(literal: string): number | string {
@@ -26,7 +29,7 @@ const LOSSLESS_OPTIONS = { parseNumber: parseNumberLiteral, onDuplicateKey: last
  * Throws a `SyntaxError` whose message says what is wrong and at which position.
  */
 export function parseJsonBody(text: string): unknown {
-  if (!LONG_DIGIT_RUN.test(text)) {
+  if (!LONG_NUMBER_LITERAL.test(text)) {
     try {
       return JSON.parse(text);
     } catch {
