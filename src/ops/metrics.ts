@@ -96,6 +96,14 @@ export const metrics = {
       }
     },
   }),
+  spoolDepth: new Gauge({
+    name: 'cdrf_spool_depth',
+    help: 'Notifications in the receiver spool (acknowledged while Redis was unavailable, not yet in the queue)',
+    registers: [registry],
+    collect() {
+      this.set(spoolDepthSource());
+    },
+  }),
   queueOldestWaitingAge: new Gauge({
     name: 'cdrf_queue_oldest_waiting_age_seconds',
     help: 'How long the oldest waiting job of each queue has been waiting (0 when none waits), read at scrape time',
@@ -108,6 +116,13 @@ export const metrics = {
     },
   }),
 };
+
+let spoolDepthSource: () => number = () => 0;
+
+/** The receiver tells the spool-depth gauge where to read it. */
+export function watchSpoolDepth(source: () => number): void {
+  spoolDepthSource = source;
+}
 
 export function statusClass(status: number | undefined): StatusClass {
   if (status === undefined || status < 200 || status >= 600) return 'none';

@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig } from '../config/index.ts';
 import type { Logger } from '../ops/logger.ts';
-import { watchQueues } from '../ops/metrics.ts';
+import { watchQueues, watchSpoolDepth } from '../ops/metrics.ts';
 import { DurableIngest } from '../queue/durable-ingest.ts';
 import { IngestWriter, ingestQueue } from '../queue/ingest.ts';
 import { destinationQueueName } from '../queue/names.ts';
@@ -49,6 +49,7 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
   queue.on('error', () => {});
   const writer = new IngestWriter(queue, { dedupeWindowMs: config.receiver.dedupeWindowSec * 1000 });
   const ingest = new DurableIngest(writer, new Spool(config.receiver.spoolDir), redis, logger);
+  watchSpoolDepth(() => ingest.spoolDepth);
   // A spool left by an earlier run (Redis was down when it stopped) goes to the queue first.
   await ingest.drain();
 

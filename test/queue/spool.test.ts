@@ -91,10 +91,13 @@ describe('the receiver while Redis is down', () => {
     const ready = await fetch(`${receiver.url}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'degraded', redis: 'down', spooled: 3 });
+    const metrics = await (await fetch(`${receiver.url}/metrics`)).text();
+    expect(metrics).toMatch(/^cdrf_spool_depth 3$/m);
 
     await redis.start();
     await waitFor(async () => (await receiver.queue.count()) === 3, 15_000);
     await waitFor(() => !existsSync(join(spoolDir, 'spool.ndjson')) && readdirSync(spoolDir).length === 0);
+    expect(await (await fetch(`${receiver.url}/metrics`)).text()).toMatch(/^cdrf_spool_depth 0$/m);
     const callIds = (await receiver.queue.getJobs(['waiting'])).map((job) => job.data.callId).sort();
     expect(callIds).toEqual(
       [
