@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CallEvent } from '../telecmi/index.ts';
+import { GroupCommit } from './group-commit.ts';
 import { INGEST_QUEUE } from './names.ts';
 
 export interface IngestResult {
@@ -36,8 +37,6 @@ export function ingestQueue(connection: Redis, prefix: string): Queue<CallEvent>
 interface Pending {
   event: CallEvent;
   jobId: string;
-  resolve: (result: IngestResult) => void;
-  reject: (error: unknown) => void;
 }
 
 /**
@@ -56,8 +55,13 @@ export class IngestWriter {
   readonly #dedupeWindowMs: number;
   readonly #jobIdTag = randomBytes(4).toString('hex');
   #sequence = 0;
-  #pending: Pending[] = [];
-  #inFlight = false;
+  readonly #commits = new GroupCommit<Pending, IngestResult>(async (batch) => {
+    const ids = await this.#add(batch);
+    return batch.map((item, index) => {
+      const jobId = ids[index] ?? item.jobId;
+      return { jobId, duplicate: jobId !== item.jobId };
+    });
+  });
 
   constructor(queue: Queue<CallEvent>, options: Pick<IngestOptions, 'dedupeWindowMs'>) {
     this.#queue = queue;
@@ -65,29 +69,10 @@ export class IngestWriter {
   }
 
   write(event: CallEvent): Promise<IngestResult> {
-    return new Promise((resolve, reject) => {
-      const jobId = `${event.id}-${this.#jobIdTag}${(this.#sequence++).toString(36)}`;
-      this.#pending.push({ event, jobId, resolve, reject });
-      if (!this.#inFlight) void this.#drain();
+    return this.#commits.submit({
+      event,
+      jobId: `${event.id}-${this.#jobIdTag}${(this.#sequence++).toString(36)}`,
     });
-  }
-
-  async #drain(): Promise<void> {
-    this.#inFlight = true;
-    while (this.#pending.length > 0) {
-      const batch = this.#pending;
-      this.#pending = [];
-      try {
-        const ids = await this.#add(batch);
-        batch.forEach((item, index) => {
-          const jobId = ids[index] ?? item.jobId;
-          item.resolve({ jobId, duplicate: jobId !== item.jobId });
-        });
-      } catch (error) {
-        for (const item of batch) item.reject(error);
-      }
-    }
-    this.#inFlight = false;
   }
 
   async #add(batch: Pending[]): Promise<(string | undefined)[]> {

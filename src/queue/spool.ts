@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CallEvent } from '../telecmi/index.ts';
+import { GroupCommit } from './group-commit.ts';
 
 const ACTIVE = 'spool.ndjson';
 const DRAINING = 'spool.draining.ndjson';
@@ -18,8 +19,8 @@ export class Spool {
   readonly #dir: string;
   #file: FileHandle | undefined;
   #depth = 0;
-  #pending: { line: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  #writing = false;
+  /** Appends that arrive during a write share the next write and fsync. */
+  readonly #commits = new GroupCommit<string, void>((lines) => this.#write(lines));
   #draining: Promise<number> | undefined;
 
   constructor(dir: string) {
@@ -35,31 +36,22 @@ export class Spool {
 
   /** Resolves once the event is on disk (written and fsynced); concurrent appends share one fsync. */
   append(event: CallEvent): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ line: `${JSON.stringify(event)}\n`, resolve, reject });
-      if (!this.#writing) void this.#write();
-    });
+    return this.#commits.submit(`${JSON.stringify(event)}\n`);
   }
 
-  async #write(): Promise<void> {
-    this.#writing = true;
-    while (this.#pending.length > 0) {
-      const batch = this.#pending;
-      this.#pending = [];
-      try {
-        this.#file ??= await open(join(this.#dir, ACTIVE), 'a');
-        await this.#file.write(batch.map((entry) => entry.line).join(''));
-        await this.#file.sync();
-        this.#depth += batch.length;
-        for (const entry of batch) entry.resolve();
-      } catch (error) {
-        // The next append tries a fresh handle (the disk may have been remounted or freed).
-        await this.#file?.close().catch(() => {});
-        this.#file = undefined;
-        for (const entry of batch) entry.reject(error);
-      }
+  async #write(lines: string[]): Promise<void[]> {
+    try {
+      this.#file ??= await open(join(this.#dir, ACTIVE), 'a');
+      await this.#file.write(lines.join(''));
+      await this.#file.sync();
+    } catch (error) {
+      // The next append tries a fresh handle (the disk may have been remounted or freed).
+      await this.#file?.close().catch(() => {});
+      this.#file = undefined;
+      throw error;
     }
-    this.#writing = false;
+    this.#depth += lines.length;
+    return lines.map(() => undefined);
   }
 
   /**
@@ -78,7 +70,7 @@ export class Spool {
     if (!exists(draining)) {
       if (this.#depth === 0 || !exists(join(this.#dir, ACTIVE))) return 0;
       // Appends in progress finish on the old handle before the rename; new ones open a new file.
-      while (this.#writing) await new Promise((resolve) => setImmediate(resolve));
+      while (this.#commits.busy) await new Promise((resolve) => setImmediate(resolve));
       await this.#file?.close();
       this.#file = undefined;
       renameSync(join(this.#dir, ACTIVE), draining);
@@ -93,7 +85,7 @@ export class Spool {
   }
 
   async close(): Promise<void> {
-    while (this.#writing) await new Promise((resolve) => setImmediate(resolve));
+    while (this.#commits.busy) await new Promise((resolve) => setImmediate(resolve));
     await this.#file?.close();
     this.#file = undefined;
   }
