@@ -32,7 +32,7 @@ export class GroupCommit<TItem, TResult> {
       this.#pending = [];
       try {
         const results = await this.#write(batch.map((entry) => entry.item));
-        batch.forEach((entry, index) => entry.resolve(results[index] as TResult));
+        for (const [index, entry] of batch.entries()) entry.resolve(results[index] as TResult);
       } catch (error) {
         for (const entry of batch) entry.reject(error);
       }

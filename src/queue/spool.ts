@@ -20,7 +20,7 @@ export class Spool {
   #file: FileHandle | undefined;
   #depth = 0;
   /** Appends that arrive during a write share the next write and fsync. */
-  readonly #commits = new GroupCommit<string, void>((lines) => this.#write(lines));
+  readonly #commits = new GroupCommit<string, undefined>((lines) => this.#write(lines));
   #draining: Promise<number> | undefined;
 
   constructor(dir: string) {
@@ -39,7 +39,7 @@ export class Spool {
     return this.#commits.submit(`${JSON.stringify(event)}\n`);
   }
 
-  async #write(lines: string[]): Promise<void[]> {
+  async #write(lines: string[]): Promise<undefined[]> {
     try {
       this.#file ??= await open(join(this.#dir, ACTIVE), 'a');
       await this.#file.write(lines.join(''));
