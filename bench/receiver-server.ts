@@ -29,7 +29,7 @@ if (mode === 'durable') {
   const app = createReceiverApp({
     config: config.receiver,
     logger,
-    ingest: async (event) => ({ jobId: event.id, duplicate: false }),
+    ingest: async (event) => ({ jobId: event.id, duplicate: false, spooled: false }),
     ready: async () => true,
   });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => {

@@ -58,7 +58,6 @@ export function startDeliveryWorker(
       try {
         const receipt = await destination.deliver(event, { attempt, logger: log });
         const seconds = (performance.now() - started) / 1000;
-        metrics.deliveryAttempt.observe(labels, seconds);
         metrics.deliveries.inc({
           ...labels,
           outcome: 'delivered',
@@ -71,7 +70,6 @@ export function startDeliveryWorker(
           'delivered',
         );
       } catch (error) {
-        metrics.deliveryAttempt.observe(labels, (performance.now() - started) / 1000);
         const permanent = error instanceof DeliveryError && !error.retryable;
         const lastAttempt = permanent || attempt >= (job.opts.attempts ?? 1);
         const outcome: DeliveryOutcome = permanent ? 'failed_permanently' : lastAttempt ? 'dead' : 'retrying';
@@ -84,6 +82,8 @@ export function startDeliveryWorker(
         // UnrecoverableError: BullMQ fails the job now, whatever attempts are left.
         if (permanent) throw new UnrecoverableError((error as Error).message);
         throw error;
+      } finally {
+        metrics.deliveryAttempt.observe(labels, (performance.now() - started) / 1000);
       }
     },
     {

@@ -27,17 +27,9 @@ export function compileTemplate(template: unknown): CompiledTemplate {
   return () => template;
 }
 
-const compiled = new WeakMap<object, CompiledTemplate>();
-
-/** Renders `template` for `event`; object templates are compiled once and cached. */
+/** Renders `template` for one event (destinations compile once at start-up instead). */
 export function renderTemplate(template: unknown, event: CallEvent): unknown {
-  if (typeof template !== 'object' || template === null) return compileTemplate(template)(event);
-  let render = compiled.get(template);
-  if (render === undefined) {
-    render = compileTemplate(template);
-    compiled.set(template, render);
-  }
-  return render(event);
+  return compileTemplate(template)(event);
 }
 
 function compileString(text: string): CompiledTemplate {

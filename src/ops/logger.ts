@@ -1,5 +1,6 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { maskNumbersInText } from '../telecmi/mask.ts';
+import { redactUrl } from './redact.ts';
 
 export type { Logger };
 
@@ -36,24 +37,9 @@ function atTopAndOneDown(keys: string[]): string[] {
   return keys.flatMap((key) => [key, `*.${key}`]);
 }
 
-/** A URL with its password and `token` query parameter hidden; anything unparsable is hidden whole. */
-export function redactUrlText(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  try {
-    const url = new URL(value);
-    let changed = false;
-    if (url.password) {
-      url.password = '***';
-      changed = true;
-    }
-    if (url.searchParams.has('token')) {
-      url.searchParams.set('token', '***');
-      changed = true;
-    }
-    return changed ? url.toString() : value;
-  } catch {
-    return REDACTED;
-  }
+/** A URL keeps its host and path; its password and `token` go, and what is not a URL goes whole. */
+function censorUrl(value: unknown): unknown {
+  return typeof value === 'string' ? (redactUrl(value) ?? REDACTED) : value;
 }
 
 /** Every string in an (already serialised) error, with phone numbers masked. */
@@ -83,7 +69,7 @@ export function createLogger(bindings: Record<string, unknown> = {}, options: Lo
     serializers: { err: errSerializer },
     redact: {
       paths: atTopAndOneDown([...SECRET_KEYS, ...URL_KEYS]),
-      censor: (value, path) => (URL_KEYS.includes(path.at(-1) ?? '') ? redactUrlText(value) : REDACTED),
+      censor: (value, path) => (URL_KEYS.includes(path.at(-1) ?? '') ? censorUrl(value) : REDACTED),
     },
   };
   // stdout asynchronously: lines written while a write is in flight go out together, instead of one

@@ -1,15 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-
-/** The URL with its password hidden, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
+import { redactUrl } from '../ops/redact.ts';
 
 /**
  * A connection for producers and request paths: commands fail fast while Redis is away instead of
@@ -44,7 +34,7 @@ export class RedisUnreachableError extends Error {
     readonly reason: string,
   ) {
     super(
-      `cannot reach Redis at ${redactUrl(url)} (${reason}); start one with "docker compose up -d redis" ` +
+      `cannot reach Redis at ${redactUrl(url) ?? '(unparsable URL)'} (${reason}); start one with "docker compose up -d redis" ` +
         '(or redis-server), or set REDIS_URL / redis.url to where yours runs',
     );
     this.name = 'RedisUnreachableError';

@@ -7,7 +7,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import type { ReceiverConfig } from '../config/index.ts';
 import type { Logger } from '../ops/logger.ts';
 import { metrics, metricsResponse, type NotificationOutcome } from '../ops/metrics.ts';
-import type { IngestResult } from '../queue/ingest.ts';
+import type { DurableResult } from '../queue/durable-ingest.ts';
 import { CALL_ID_FIELDS, type CallEvent, normalise } from '../telecmi/index.ts';
 import { clientAddress, presentedToken, tokenMatches } from './auth.ts';
 import { readFields } from './fields.ts';
@@ -15,7 +15,7 @@ import { readFields } from './fields.ts';
 export interface ReceiverDeps {
   config: ReceiverConfig;
   /** Stores the event durably; resolves only once it is safe to acknowledge. */
-  ingest: (event: CallEvent) => Promise<IngestResult & { spooled?: boolean }>;
+  ingest: (event: CallEvent) => Promise<DurableResult>;
   /** Whether the store answers, for `/readyz`. */
   ready: () => Promise<boolean>;
   /** Notifications held in the local spool, waiting for Redis. */

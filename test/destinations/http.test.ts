@@ -20,6 +20,7 @@ import {
 import { renderTemplate } from '../../src/destinations/template.ts';
 import { type DeliveryContext, DeliveryError, type Destination } from '../../src/destinations/types.ts';
 import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import { failure } from '../helpers/delivery.ts';
 import { loadSample } from '../helpers/samples.ts';
 
 interface Received {
@@ -82,17 +83,6 @@ function httpConfig(options: Record<string, unknown>): DestinationConfigOf<'http
   const config = v.parse(DestinationConfig, { name: 'crm', type: 'http', ...options });
   if (config.type !== 'http') throw new Error('expected an http config');
   return config;
-}
-
-/** The DeliveryError a delivery fails with. */
-async function failure(promise: Promise<unknown>): Promise<DeliveryError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(DeliveryError);
-    return error as DeliveryError;
-  }
-  throw new Error('expected the delivery to fail');
 }
 
 const server = new TestServer();

@@ -6,8 +6,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DestinationConfig, type DestinationConfigOf } from '../../src/config/index.ts';
 import { slackDestination } from '../../src/destinations/slack/index.ts';
 import { slackMessage } from '../../src/destinations/slack/message.ts';
-import { type DeliveryContext, DeliveryError, type Destination } from '../../src/destinations/types.ts';
+import type { DeliveryContext, Destination } from '../../src/destinations/types.ts';
 import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import { failure } from '../helpers/delivery.ts';
 import { listSamples, loadSample } from '../helpers/samples.ts';
 
 const context: DeliveryContext = { attempt: 1, logger: pino({ level: 'silent' }) };
@@ -60,16 +61,6 @@ async function post(name: string, options: Record<string, unknown> = {}): Promis
 /** The whole message as JSON text, to search every block at once. */
 function allText(message: Record<string, unknown>): string {
   return JSON.stringify(message);
-}
-
-async function failure(promise: Promise<unknown>): Promise<DeliveryError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(DeliveryError);
-    return error as DeliveryError;
-  }
-  throw new Error('expected the delivery to fail');
 }
 
 beforeAll(async () => {

@@ -68,7 +68,7 @@ describe('renderTemplate', () => {
     const render = compileTemplate({ s: '{{status}}', w: '{{waitedSec}}' });
     expect(render(answered)).toEqual({ s: 'answered', w: null });
     expect(render(event('chub-cdr-incoming-missed'))).toEqual({ s: 'missed', w: 127 });
-    // A cached object template gives the same result twice.
+    // Rendering the same object template twice gives the same result.
     const template = { id: '{{id}}' };
     expect(renderTemplate(template, answered)).toEqual(renderTemplate(template, answered));
   });
