@@ -36,3 +36,5 @@ if (mode === 'durable') {
     process.send?.({ port: (server.address() as AddressInfo).port });
   });
 }
+// SIGINT ends the process normally, which lets --cpu-prof (BENCH_CPU_PROF) write its profile.
+process.once('SIGINT', () => process.exit(0));

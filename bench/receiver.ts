@@ -9,7 +9,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { type IngestJobData, notificationsOf } from '../src/queue/ingest.ts';
 import { deleteKeysWithPrefix } from '../src/queue/redis.ts';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -31,7 +33,12 @@ const requests = samples.map((sample) => ({
 
 async function startServer(mode: 'durable' | 'bare', prefix: string) {
   const child = fork(fileURLToPath(new URL('./receiver-server.ts', import.meta.url)), [mode, prefix], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_CPU_PROF=dir writes a CPU profile of each receiver process there.
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+    ],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -39,7 +46,7 @@ async function startServer(mode: 'durable' | 'bare', prefix: string) {
     child.once('message', (message) => resolve((message as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
   });
-  return { port, stop: () => child.kill('SIGKILL') };
+  return { port, stop: () => child.kill(process.env.BENCH_CPU_PROF ? 'SIGINT' : 'SIGKILL') };
 }
 
 function load(port: number, seconds: number): Promise<autocannon.Result> {
@@ -62,11 +69,13 @@ async function measure(mode: 'durable' | 'bare') {
     if (failures > 0) throw new Error(`${mode}: ${failures} requests failed (non-2xx, errors or timeouts)`);
     const acknowledged = warmup['2xx'] + result['2xx'];
     // Proof that "durable" is durable: every 200 is a job in Redis.
-    const queued = mode === 'durable' ? await queuedJobs(prefix) : 0;
+    const queued = mode === 'durable' ? await queuedNotifications(prefix) : 0;
     // Requests still in flight when autocannon stops are stored but not counted as answered, so
-    // there may be a few more jobs than 200s, never fewer.
+    // there may be a few more notifications than 200s, never fewer.
     if (mode === 'durable' && queued < acknowledged) {
-      throw new Error(`durable: ${acknowledged} requests answered 200 but ${queued} jobs are in Redis`);
+      throw new Error(
+        `durable: ${acknowledged} requests answered 200 but ${queued} notifications are in Redis`,
+      );
     }
     return {
       mode,
@@ -82,11 +91,19 @@ async function measure(mode: 'durable' | 'bare') {
   }
 }
 
-async function queuedJobs(prefix: string): Promise<number> {
+/** Notifications stored in the ingest queue (a job holds those that arrived together). */
+async function queuedNotifications(prefix: string): Promise<number> {
   const redis = new Redis(REDIS_URL);
-  const waiting = await redis.llen(`${prefix}:ingest:wait`);
+  const queue = new Queue<IngestJobData>('ingest', { connection: redis, prefix });
+  let stored = 0;
+  for (let start = 0; ; start += 1000) {
+    const jobs = await queue.getJobs(['waiting'], start, start + 999);
+    for (const job of jobs) stored += notificationsOf(job.data).length;
+    if (jobs.length < 1000) break;
+  }
+  await queue.close();
   redis.disconnect();
-  return waiting;
+  return stored;
 }
 
 const bare = await measure('bare');
@@ -107,7 +124,7 @@ for (const r of [bare, durable]) {
   );
 }
 console.log(
-  `\ndurable: ${durable.acknowledged} notifications answered 200, ${durable.queued} jobs found in Redis (the difference: requests in flight when the load stopped)`,
+  `\ndurable: ${durable.acknowledged} notifications answered 200, ${durable.queued} notifications found in Redis (the difference: requests in flight when the load stopped)`,
 );
 console.log(
   `durable / bare throughput: ${(durable.rps / bare.rps).toFixed(2)} (goal >= 0.75; absolute goal >= 4100 req/s)`,

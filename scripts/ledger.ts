@@ -9,7 +9,6 @@ import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { formatLedger, readLedger } from '../src/ops/ledger.ts';
 import { assertRedisReachable, producerConnection, RedisUnreachableError } from '../src/queue/redis.ts';
 import { Spool } from '../src/queue/spool.ts';
-import type { CallEvent } from '../src/telecmi/index.ts';
 
 const { values } = parseArgs({ options: { json: { type: 'boolean', default: false } } });
 
@@ -26,11 +25,11 @@ try {
 }
 
 const connection = producerConnection(config.redis.url);
-const queues = new Map<string, Queue<CallEvent>>();
+const queues = new Map<string, Queue>();
 const queueFor = (name: string) => {
   let queue = queues.get(name);
   if (!queue) {
-    queue = new Queue<CallEvent>(name, { connection, prefix: config.redis.prefix });
+    queue = new Queue(name, { connection, prefix: config.redis.prefix });
     queues.set(name, queue);
   }
   return queue;

@@ -1,9 +1,16 @@
-import { type JobsOptions, Queue, Worker } from 'bullmq';
+import { type JobsOptions, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { ForwarderConfig } from '../config/index.ts';
 import { deliveryJobOptions } from '../delivery/retry.ts';
 import type { Logger } from '../ops/logger.ts';
 import { watchQueues } from '../ops/metrics.ts';
-import { deliveryJobId, destinationQueueName, INGEST_QUEUE } from '../queue/names.ts';
+import {
+  eventOf,
+  type IngestedNotification,
+  type IngestJobData,
+  type IngestJobResult,
+  notificationsOf,
+} from '../queue/ingest.ts';
+import { deliveryJobId, destinationQueueName, INGEST_QUEUE, seenKey } from '../queue/names.ts';
 import { workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { compileFilter } from './filter.ts';
@@ -16,7 +23,7 @@ interface Route {
 }
 
 export interface RunningFanout {
-  worker: Worker<CallEvent>;
+  worker: Worker<IngestJobData, IngestJobResult>;
   close(): Promise<void>;
 }
 
@@ -36,27 +43,54 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     jobOptions: deliveryJobOptions(destination.retry),
   }));
 
-  const worker = new Worker<CallEvent>(
+  const worker = new Worker<IngestJobData, IngestJobResult>(
     INGEST_QUEUE,
     async (job) => {
-      const event = job.data;
-      const targets = routes.filter((route) => route.wants(event));
+      const notifications = notificationsOf(job.data);
+      // A notification whose "seen" mark names another job is a resend that raced its first copy
+      // into the queue: that job delivers it. No mark (the window has passed): deliver; the
+      // delivery job ids still keep a second copy out.
+      const marks = await connection.mget(notifications.map((n) => seenKey(prefix, n.id)));
+      const duplicates: string[] = [];
+      const events: CallEvent[] = [];
+      const unreadable: string[] = [];
+      notifications.forEach((notification: IngestedNotification, index) => {
+        const mark = marks[index];
+        if (mark && mark !== job.id) duplicates.push(notification.id);
+        else {
+          try {
+            events.push(eventOf(notification));
+          } catch (error) {
+            unreadable.push((error as Error).message);
+          }
+        }
+      });
+      let routed = 0;
       await Promise.all(
-        targets.map((route) =>
-          route.queue.add(event.kind, event, {
-            ...route.jobOptions,
-            jobId: deliveryJobId(event.id, route.name),
-          }),
-        ),
+        routes.map((route) => {
+          const wanted = events.filter((event) => route.wants(event));
+          routed += wanted.length;
+          if (wanted.length === 0) return undefined;
+          return route.queue.addBulk(
+            wanted.map((event) => ({
+              name: event.kind,
+              data: event,
+              opts: { ...route.jobOptions, jobId: deliveryJobId(event.id, route.name) },
+            })),
+          );
+        }),
       );
-      logger.debug({ eventId: event.id, destinations: targets.map((route) => route.name) }, 'event routed');
-      return { routed: targets.map((route) => route.name) };
+      // The receiver validated each with the same code, so this takes a change of version; the job
+      // stays in the failed set (the rest of it is routed) for a retry once that is fixed.
+      if (unreadable.length > 0) throw new UnrecoverableError(unreadable.join('; '));
+      logger.debug({ jobId: job.id, events: events.length, routed, duplicates }, 'notifications routed');
+      return { routed, duplicates };
     },
     { connection, prefix, concurrency: 50 },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'fan-out worker error'));
   // For the `cdrf_queue_*` gauges of this process: the ingest queue and every destination's.
-  const ingest = new Queue<CallEvent>(INGEST_QUEUE, { connection, prefix });
+  const ingest = new Queue<IngestJobData>(INGEST_QUEUE, { connection, prefix });
   const unwatch = watchQueues([ingest, ...routes.map((route) => route.queue)]);
 
   return {

@@ -1,9 +1,9 @@
-import type { Queue } from 'bullmq';
+import type { Job, JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig } from '../config/index.ts';
 import { compileFilter } from '../fanout/filter.ts';
-import { deliveryJobId, destinationQueueName } from '../queue/names.ts';
-import type { CallEvent } from '../telecmi/index.ts';
+import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
+import { deliveryJobId, destinationQueueName, INGEST_QUEUE } from '../queue/names.ts';
 
 export interface DestinationLedger {
   name: string;
@@ -40,30 +40,33 @@ const PENDING_STATES = ['waiting', 'delayed', 'active', 'prioritized', 'waiting-
 export async function readLedger(
   config: ForwarderConfig,
   connection: Redis,
-  queueFor: (name: string) => Queue<CallEvent>,
+  queueFor: (name: string) => Queue,
   spooled: number,
 ): Promise<Ledger> {
-  const ingest = queueFor('ingest');
-  const ingestCounts = await ingest.getJobCounts('completed', 'failed', ...PENDING_STATES);
-  const awaitingFanout = PENDING_STATES.reduce((sum, state) => sum + (ingestCounts[state] ?? 0), 0);
-  const fanoutFailed = ingestCounts.failed ?? 0;
-
+  const ingest = queueFor(INGEST_QUEUE) as Queue<IngestJobData, IngestJobResult | undefined>;
   const routes = config.destinations.map((destination) => ({
     name: destination.name,
     wants: compileFilter(destination.filter),
     queue: queueFor(destinationQueueName(destination.name)),
     expected: [] as string[],
   }));
+
+  // Counted per notification: an ingest job holds those of one group commit.
+  let awaitingFanout = 0;
+  for await (const job of jobsIn(ingest, PENDING_STATES)) awaitingFanout += notificationsOf(job.data).length;
+  let fanoutFailed = 0;
+  for await (const job of jobsIn(ingest, ['failed'])) fanoutFailed += notificationsOf(job.data).length;
   let fannedOut = 0;
-  for (let start = 0; ; start += PAGE) {
-    const jobs = await ingest.getJobs(['completed'], start, start + PAGE - 1);
-    for (const job of jobs) {
-      if (!job) continue;
+  for await (const job of jobsIn(ingest, ['completed'])) {
+    // A resend that raced its first copy into the queue is skipped by the fan-out: not counted twice.
+    const duplicates = new Set(job.returnvalue?.duplicates ?? []);
+    for (const notification of notificationsOf(job.data)) {
+      if (duplicates.has(notification.id)) continue;
       fannedOut += 1;
+      const event = eventOf(notification);
       for (const route of routes)
-        if (route.wants(job.data)) route.expected.push(deliveryJobId(job.data.id, route.name));
+        if (route.wants(event)) route.expected.push(deliveryJobId(event.id, route.name));
     }
-    if (jobs.length < PAGE) break;
   }
 
   const destinations: DestinationLedger[] = [];
@@ -94,6 +97,14 @@ export async function readLedger(
     destinations,
     balanced: fanoutFailed === 0 && destinations.every((destination) => destination.missing === 0),
   };
+}
+
+async function* jobsIn<T>(queue: Queue<T>, states: readonly JobType[]): AsyncGenerator<Job<T>> {
+  for (let start = 0; ; start += PAGE) {
+    const jobs = await queue.getJobs([...states], start, start + PAGE - 1);
+    for (const job of jobs) if (job) yield job;
+    if (jobs.length < PAGE) return;
+  }
 }
 
 async function countMissing(connection: Redis, keyPrefix: string, jobIds: string[]): Promise<number> {

@@ -5,12 +5,17 @@
  */
 export class GroupCommit<TItem, TResult> {
   readonly #write: (items: TItem[]) => Promise<TResult[]>;
+  readonly #maxBatch: number;
   #pending: { item: TItem; resolve: (result: TResult) => void; reject: (error: unknown) => void }[] = [];
   #busy = false;
 
-  /** `write` returns one result per item, in order; if it throws, every item of the batch fails. */
-  constructor(write: (items: TItem[]) => Promise<TResult[]>) {
+  /**
+   * `write` returns one result per item, in order; if it throws, every item of the batch fails.
+   * A write takes at most `maxBatch` items (default: all that wait).
+   */
+  constructor(write: (items: TItem[]) => Promise<TResult[]>, options: { maxBatch?: number } = {}) {
     this.#write = write;
+    this.#maxBatch = options.maxBatch ?? Number.POSITIVE_INFINITY;
   }
 
   /** Whether a write is in flight. */
@@ -28,8 +33,9 @@ export class GroupCommit<TItem, TResult> {
   async #drain(): Promise<void> {
     this.#busy = true;
     while (this.#pending.length > 0) {
-      const batch = this.#pending;
-      this.#pending = [];
+      const batch =
+        this.#pending.length > this.#maxBatch ? this.#pending.splice(0, this.#maxBatch) : this.#pending;
+      if (batch === this.#pending) this.#pending = [];
       try {
         const results = await this.#write(batch.map((entry) => entry.item));
         for (const [index, entry] of batch.entries()) entry.resolve(results[index] as TResult);

@@ -1,93 +1,174 @@
 import { randomBytes } from 'node:crypto';
-import { type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { CallEvent } from '../telecmi/index.ts';
+import { type IRedisTransaction, Job, type JobsOptions, Queue } from 'bullmq';
+import type { ChainableCommander, Redis } from 'ioredis';
+import * as v from 'valibot';
+import { type CallEvent, normalise } from '../telecmi/index.ts';
 import { GroupCommit } from './group-commit.ts';
-import { INGEST_QUEUE } from './names.ts';
+import { INGEST_QUEUE, seenKey } from './names.ts';
 
-export interface IngestResult {
-  /** The id of the job that holds this event (the first one's, for a duplicate). */
-  jobId: string;
-  duplicate: boolean;
+/**
+ * One notification as the ingest queue keeps it: its fields exactly as received and when. The
+ * canonical event is a pure function of the two ({@link eventOf}), so storing it as well would
+ * only double what every write carries to Redis.
+ */
+export const IngestedNotification = v.object({
+  /** The canonical event id, for de-duplication and for reading the queue. */
+  id: v.string(),
+  receivedAt: v.pipe(v.string(), v.isoTimestamp()),
+  raw: v.record(v.string(), v.unknown()),
+});
+export type IngestedNotification = v.InferOutput<typeof IngestedNotification>;
+
+/**
+ * An ingest job: the notifications one group commit stored together (one, or those that arrived
+ * while the previous write was in flight). A job that holds a single call event, as written before
+ * group commits became jobs, still reads as one notification: the event carries the same fields.
+ */
+export const IngestJobData = v.union([
+  v.object({ notifications: v.array(IngestedNotification) }),
+  IngestedNotification,
+]);
+export type IngestJobData = v.InferOutput<typeof IngestJobData>;
+
+/** The fan-out's answer, kept on the completed ingest job: which notifications were resends. */
+export interface IngestJobResult {
+  routed: number;
+  /** Ids of notifications this job holds but an earlier job already had (skipped). */
+  duplicates: string[];
 }
 
-export interface IngestOptions {
-  prefix: string;
-  /** A resend within this window is recognised as a duplicate and not queued again. */
-  dedupeWindowMs: number;
+/** The notifications of an ingest job, or a message naming what is wrong with its data. */
+export function notificationsOf(data: unknown): IngestedNotification[] {
+  const parsed = v.safeParse(IngestJobData, data);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    throw new Error(`ingest job data: ${v.getDotPath(issue) ?? '(root)'}: ${issue.message}`);
+  }
+  return 'notifications' in parsed.output ? parsed.output.notifications : [parsed.output];
+}
+
+/** The canonical call event of a stored notification, exactly as the receiver validated it. */
+export function eventOf(notification: IngestedNotification): CallEvent {
+  const result = normalise(notification.raw, new Date(notification.receivedAt));
+  if (!result.ok) throw new Error(`notification ${notification.id}: ${result.error}`);
+  return result.event;
+}
+
+export interface IngestResult {
+  /** The id of the job that holds this notification (the first copy's, for a duplicate). */
+  jobId: string;
+  duplicate: boolean;
 }
 
 /** How long finished ingest jobs stay visible (Bull Board) before BullMQ trims them. */
 const KEEP_COMPLETED = { age: 24 * 3600, count: 10_000 };
 
-export function ingestQueue(connection: Redis, prefix: string): Queue<CallEvent> {
-  return new Queue<CallEvent>(INGEST_QUEUE, {
+const INGEST_JOB_OPTIONS: JobsOptions = {
+  // The fan-out job only writes to Redis; it fails only while Redis does.
+  attempts: 20,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: KEEP_COMPLETED,
+  removeOnFail: false,
+};
+
+/** A job holds at most this many notifications; more waiting go in the next write. */
+const MAX_NOTIFICATIONS_PER_JOB = 100;
+
+export function ingestQueue(connection: Redis, prefix: string): Queue<IngestJobData> {
+  return new Queue<IngestJobData>(INGEST_QUEUE, {
     connection,
     prefix,
-    defaultJobOptions: {
-      // The fan-out job only writes to Redis; it fails only while Redis does.
-      attempts: 20,
-      backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: KEEP_COMPLETED,
-      removeOnFail: false,
-    },
+    defaultJobOptions: INGEST_JOB_OPTIONS,
   });
 }
 
-interface Pending {
-  event: CallEvent;
-  jobId: string;
-}
+/** Deletes the "seen" marks a failed write set, unless another write has set them since. */
+const FORGET_SEEN = `for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end`;
 
 /**
  * Writes call events to the ingest queue, durably and once.
  *
- * Duplicates: BullMQ's deduplication (a key per event id with a TTL, set inside the same Lua script
- * that adds the job, so there is no window between "seen" and "stored") turns a resend into a no-op.
- * Each write uses a fresh job id; when BullMQ answers with another id, that id is the first copy's,
- * which is how a duplicate is told apart from a new job in the same round trip.
+ * Batching: while one write is in flight, the notifications that arrive are gathered and stored as
+ * one job as soon as it returns, so concurrent requests share a round trip and a BullMQ add (one
+ * Lua call per job, not per notification: that call is what costs Redis and the receiver most).
  *
- * Batching: while one write is in flight, the events that arrive are gathered and sent together
- * with `addBulk` (one MULTI) as soon as it returns, so concurrent requests share round trips.
+ * Duplicates: a "seen" mark per event id (`SET NX` with the de-duplication window as TTL) names the
+ * job that holds the first copy. Resends found marked are answered as duplicates without being
+ * stored. The rest are marked and added in one MULTI, so a notification is never marked without
+ * being stored; should two copies race past the check together, the MULTI's `SET NX` tells which
+ * one lost, that one is answered as a duplicate, and the fan-out skips it (its mark names the other
+ * job).
  */
 export class IngestWriter {
-  readonly #queue: Queue<CallEvent>;
+  readonly #queue: Queue<IngestJobData>;
+  readonly #redis: Redis;
   readonly #dedupeWindowMs: number;
   readonly #jobIdTag = randomBytes(4).toString('hex');
   #sequence = 0;
-  readonly #commits = new GroupCommit<Pending, IngestResult>(async (batch) => {
-    const ids = await this.#add(batch);
-    return batch.map((item, index) => {
-      const jobId = ids[index] ?? item.jobId;
-      return { jobId, duplicate: jobId !== item.jobId };
-    });
+  readonly #commits = new GroupCommit<CallEvent, IngestResult>((events) => this.#store(events), {
+    maxBatch: MAX_NOTIFICATIONS_PER_JOB,
   });
 
-  constructor(queue: Queue<CallEvent>, options: Pick<IngestOptions, 'dedupeWindowMs'>) {
+  /** `redis` is the connection `queue` was made with. */
+  constructor(queue: Queue<IngestJobData>, redis: Redis, options: { dedupeWindowMs: number }) {
     this.#queue = queue;
+    this.#redis = redis;
     this.#dedupeWindowMs = options.dedupeWindowMs;
   }
 
   write(event: CallEvent): Promise<IngestResult> {
-    return this.#commits.submit({
-      event,
-      jobId: `${event.id}-${this.#jobIdTag}${(this.#sequence++).toString(36)}`,
+    return this.#commits.submit(event);
+  }
+
+  async #store(events: CallEvent[]): Promise<IngestResult[]> {
+    const prefix = this.#queue.opts.prefix ?? 'bull';
+    const jobId = `${this.#jobIdTag}-${(this.#sequence++).toString(36)}`;
+
+    const marks = await this.#redis.mget(events.map((event) => seenKey(prefix, event.id)));
+    const results: IngestResult[] = [];
+    const fresh = new Map<string, CallEvent>();
+    events.forEach((event, index) => {
+      const mark = marks[index];
+      // Marked: a resend of a stored notification. Twice in this batch: the first copy is stored.
+      if (mark) results.push({ jobId: mark, duplicate: true });
+      else if (fresh.has(event.id)) results.push({ jobId, duplicate: true });
+      else {
+        fresh.set(event.id, event);
+        results.push({ jobId, duplicate: false });
+      }
     });
+    if (fresh.size === 0) return results;
+
+    const lostRace = await this.#add(prefix, jobId, [...fresh.values()]);
+    events.forEach((event, index) => {
+      if (lostRace.has(event.id)) results[index] = { jobId, duplicate: true };
+    });
+    return results;
   }
 
-  async #add(batch: Pending[]): Promise<(string | undefined)[]> {
-    if (batch.length === 1) {
-      const [item] = batch as [Pending];
-      const job = await this.#queue.add(item.event.kind, item.event, this.#optionsFor(item));
-      return [job.id];
+  /** Marks and stores `events` as job `jobId`; returns the ids another write marked first. */
+  async #add(prefix: string, jobId: string, events: CallEvent[]): Promise<Set<string>> {
+    const keys = events.map((event) => seenKey(prefix, event.id));
+    const data: IngestJobData = {
+      notifications: events.map(({ id, receivedAt, raw }) => ({ id, receivedAt, raw })),
+    };
+    // BullMQ's transaction is ioredis's MULTI with a `runCommand` for its scripts; `set` is ioredis's.
+    const client = await this.#queue.getBackend().client;
+    const multi = client.multi() as IRedisTransaction & ChainableCommander;
+    for (const key of keys) multi.set(key, jobId, 'PX', this.#dedupeWindowMs, 'NX');
+    const job = new Job(this.#queue, 'notifications', data, INGEST_JOB_OPTIONS, jobId);
+    await job.addJob(multi);
+    const replies = await multi.exec();
+    // EXEC answers null when the transaction was discarded; a failed command leaves its reply an error.
+    const addReply = replies?.[keys.length];
+    if (!replies || !addReply || addReply[0]) {
+      // The job is not stored: its marks must not turn the sender's retry into a "duplicate".
+      await this.#redis.eval(FORGET_SEEN, keys.length, ...keys, jobId).catch(() => {});
+      throw addReply?.[0] ?? new Error('Redis discarded the ingest transaction');
     }
-    const jobs = await this.#queue.addBulk(
-      batch.map((item) => ({ name: item.event.kind, data: item.event, opts: this.#optionsFor(item) })),
-    );
-    return jobs.map((job) => job.id);
-  }
-
-  #optionsFor(item: Pending): JobsOptions {
-    return { jobId: item.jobId, deduplication: { id: item.event.id, ttl: this.#dedupeWindowMs } };
+    // `SET NX` answers null when the key exists: another write marked this id in the meantime.
+    return new Set(events.filter((_, index) => replies[index]?.[1] === null).map((event) => event.id));
   }
 }

@@ -1,6 +1,14 @@
 /** Queue names. The Redis key prefix (`redis.prefix`) keeps installations apart. */
 export const INGEST_QUEUE = 'ingest';
 
+/**
+ * The key that marks an event id as stored (its value: the id of the ingest job that holds it) for
+ * the de-duplication window.
+ */
+export function seenKey(prefix: string, eventId: string): string {
+  return `${prefix}:${INGEST_QUEUE}:seen:${eventId}`;
+}
+
 export function destinationQueueName(destination: string): string {
   return `deliver.${destination}`;
 }

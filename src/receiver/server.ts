@@ -7,7 +7,7 @@ import type { ForwarderConfig } from '../config/index.ts';
 import type { Logger } from '../ops/logger.ts';
 import { watchQueues, watchSpoolDepth } from '../ops/metrics.ts';
 import { DurableIngest } from '../queue/durable-ingest.ts';
-import { IngestWriter, ingestQueue } from '../queue/ingest.ts';
+import { type IngestJobData, IngestWriter, ingestQueue } from '../queue/ingest.ts';
 import { destinationQueueName } from '../queue/names.ts';
 import { producerConnection, RedisUnreachableError } from '../queue/redis.ts';
 import { Spool } from '../queue/spool.ts';
@@ -20,7 +20,7 @@ const MAX_HEADER_BYTES = 16 * 1024;
 export interface RunningReceiver {
   /** The port it listens on (useful with `port: 0`). */
   port: number;
-  queue: Queue<CallEvent>;
+  queue: Queue<IngestJobData>;
   /** Stops accepting, lets in-flight requests finish, then closes the Redis connection. */
   close(): Promise<void>;
 }
@@ -47,7 +47,7 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
 
   const queue = ingestQueue(redis, config.redis.prefix);
   queue.on('error', () => {});
-  const writer = new IngestWriter(queue, { dedupeWindowMs: config.receiver.dedupeWindowSec * 1000 });
+  const writer = new IngestWriter(queue, redis, { dedupeWindowMs: config.receiver.dedupeWindowSec * 1000 });
   const ingest = new DurableIngest(writer, new Spool(config.receiver.spoolDir), redis, logger);
   watchSpoolDepth(() => ingest.spoolDepth);
   // A spool left by an earlier run (Redis was down when it stopped) goes to the queue first.

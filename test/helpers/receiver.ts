@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Queue } from 'bullmq';
 import pino from 'pino';
 import { type ForwarderConfig, parseConfig } from '../../src/config/index.ts';
+import { eventOf, type IngestJobData, notificationsOf } from '../../src/queue/ingest.ts';
 import { type RunningReceiver, startReceiver } from '../../src/receiver/server.ts';
+import type { CallEvent } from '../../src/telecmi/index.ts';
 import { deletePrefix, REDIS_URL } from './redis-server.ts';
 
 export const silentLogger = pino({ level: 'silent' });
@@ -50,4 +53,10 @@ export async function startTestReceiver(yaml = '', redisUrl = REDIS_URL): Promis
       await deletePrefix(redisUrl, config.redis.prefix).catch(() => {});
     },
   };
+}
+
+/** Every notification the ingest queue holds, in any state, as the call event the fan-out reads. */
+export async function queuedEvents(queue: Queue<IngestJobData>): Promise<CallEvent[]> {
+  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
+  return jobs.flatMap((job) => notificationsOf(job.data).map(eventOf));
 }

@@ -15,6 +15,22 @@ describe('GroupCommit', () => {
     expect(commits.busy).toBe(false);
   });
 
+  it('takes at most maxBatch items per write', async () => {
+    const writes: number[][] = [];
+    const commits = new GroupCommit<number, number>(
+      async (items) => {
+        writes.push(items);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        return items;
+      },
+      { maxBatch: 2 },
+    );
+    expect(await Promise.all([1, 2, 3, 4, 5, 6].map((item) => commits.submit(item)))).toEqual([
+      1, 2, 3, 4, 5, 6,
+    ]);
+    expect(writes).toEqual([[1], [2, 3], [4, 5], [6]]);
+  });
+
   it('fails every item of a failed write, and only those', async () => {
     let calls = 0;
     const commits = new GroupCommit<string, string>(async (items) => {

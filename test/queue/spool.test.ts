@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Spool } from '../../src/queue/spool.ts';
 import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
-import { startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
+import { queuedEvents, startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
 import { OwnRedis, waitFor } from '../helpers/redis-server.ts';
 import { listSamples, loadSample } from '../helpers/samples.ts';
 
@@ -95,10 +95,10 @@ describe('the receiver while Redis is down', () => {
     expect(metrics).toMatch(/^cdrf_spool_depth 3$/m);
 
     await redis.start();
-    await waitFor(async () => (await receiver.queue.count()) === 3, 15_000);
+    await waitFor(async () => (await queuedEvents(receiver.queue)).length === 3, 15_000);
     await waitFor(() => !existsSync(join(spoolDir, 'spool.ndjson')) && readdirSync(spoolDir).length === 0);
     expect(await (await fetch(`${receiver.url}/metrics`)).text()).toMatch(/^cdrf_spool_depth 0$/m);
-    const callIds = (await receiver.queue.getJobs(['waiting'])).map((job) => job.data.callId).sort();
+    const callIds = (await queuedEvents(receiver.queue)).map((event) => event.callId).sort();
     expect(callIds).toEqual(
       [
         '16132200-57fa-47b5-888d-4ab5b7e631ee',

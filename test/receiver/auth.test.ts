@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
+import { queuedEvents, startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
 
 const TOKEN = 'tok_0123456789abcdef';
 const notification = (callId: string) => JSON.stringify({ type: 'cdr', cmiuuid: callId, status: 'answered' });
@@ -35,11 +35,10 @@ describe('receiver.token', () => {
   it('is accepted on GET, and never kept with the notification', async () => {
     const response = await fetch(`${base}?token=${TOKEN}&cmiuuid=g-1&type=event&status=waiting`);
     expect(response.status).toBe(200);
-    const [job] = await receiver.queue
-      .getJobs(['waiting'])
-      .then((jobs) => jobs.filter((j) => j.data.callId === 'g-1'));
-    expect(job?.data.raw).toEqual({ cmiuuid: 'g-1', type: 'event', status: 'waiting' });
-    expect(JSON.stringify(job?.data)).not.toContain(TOKEN);
+    const [event] = (await queuedEvents(receiver.queue)).filter((e) => e.callId === 'g-1');
+    expect(event?.raw).toEqual({ cmiuuid: 'g-1', type: 'event', status: 'waiting' });
+    const jobs = await receiver.queue.getJobs(['waiting']);
+    expect(JSON.stringify(jobs.map((job) => job.data))).not.toContain(TOKEN);
   });
 
   it('refuses a missing or wrong token with 401, and queues nothing', async () => {

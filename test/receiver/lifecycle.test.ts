@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnEntry, writeTempConfig } from '../helpers/process.ts';
-import { startTestReceiver, uniquePrefix } from '../helpers/receiver.ts';
+import { queuedEvents, startTestReceiver, uniquePrefix } from '../helpers/receiver.ts';
 import { deletePrefix, freePort, OwnRedis, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 
 describe('/readyz follows Redis', () => {
@@ -108,7 +108,7 @@ describe('the receiver process', () => {
 
       const redis = new Redis(REDIS_URL);
       const queue = new Queue('ingest', { connection: redis, prefix });
-      const callIds = (await queue.getJobs(['waiting'])).map((job) => job.data.callId).sort();
+      const callIds = (await queuedEvents(queue)).map((event) => event.callId).sort();
       expect(callIds).toEqual(['inflight-1', 'inflight-2']);
       await queue.close();
       redis.disconnect();

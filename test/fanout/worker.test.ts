@@ -1,0 +1,93 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningFanout, startFanout } from '../../src/fanout/worker.ts';
+import {
+  type IngestJobData,
+  type IngestJobResult,
+  IngestWriter,
+  ingestQueue,
+} from '../../src/queue/ingest.ts';
+import { deliveryJobId, destinationQueueName } from '../../src/queue/names.ts';
+import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import { silentLogger, testConfig } from '../helpers/receiver.ts';
+import { deletePrefix, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
+import { loadSample } from '../helpers/samples.ts';
+
+function callEvent(callId: string, sample: string): CallEvent {
+  const result = normalise({ ...loadSample(sample), cmiuuid: callId }, new Date());
+  if (!result.ok) throw new Error(result.error);
+  return result.event;
+}
+
+describe('fan-out', () => {
+  const config = testConfig(`
+destinations:
+  - {name: crm, type: http, url: "http://127.0.0.1:9/"}
+  - {name: missed, type: http, url: "http://127.0.0.1:9/", filter: {status: missed}}
+`);
+  const prefix = config.redis.prefix;
+  let redis: Redis;
+  let ingest: Queue<IngestJobData, IngestJobResult>;
+  let fanout: RunningFanout;
+  const deliveries = (name: string) => new Queue(destinationQueueName(name), { connection: redis, prefix });
+
+  beforeAll(async () => {
+    redis = new Redis(REDIS_URL);
+    ingest = ingestQueue(redis, prefix) as Queue<IngestJobData, IngestJobResult>;
+    fanout = startFanout(config, silentLogger);
+  });
+  afterAll(async () => {
+    await fanout.close();
+    await ingest.close();
+    redis.disconnect();
+    await deletePrefix(REDIS_URL, prefix);
+  });
+
+  it('gives each notification of a job one delivery job per destination that wants it', async () => {
+    const writer = new IngestWriter(ingest, redis, { dedupeWindowMs: 60_000 });
+    const answered = callEvent('fan-1', 'chub-cdr-incoming-answered.json');
+    const missed = callEvent('fan-2', 'chub-cdr-incoming-missed.json');
+    await Promise.all([writer.write(answered), writer.write(missed)]);
+    await waitFor(async () => (await ingest.getJobCounts('completed')).completed === 2);
+
+    const crm = deliveries('crm');
+    const onlyMissed = deliveries('missed');
+    expect((await crm.getJobs(['waiting'])).map((job) => job.id).sort()).toEqual(
+      [deliveryJobId(answered.id, 'crm'), deliveryJobId(missed.id, 'crm')].sort(),
+    );
+    expect((await onlyMissed.getJobs(['waiting'])).map((job) => job.id)).toEqual([
+      deliveryJobId(missed.id, 'missed'),
+    ]);
+    // The delivery job carries the canonical event, as the receiver built it.
+    expect((await crm.getJob(deliveryJobId(missed.id, 'crm')))?.data).toEqual(missed);
+    await Promise.all([crm.obliterate({ force: true }), onlyMissed.obliterate({ force: true })]);
+  });
+
+  it('skips the copy of a notification that raced its first copy into the queue', async () => {
+    const event = callEvent('raced-fan', 'chub-cdr-incoming-answered.json');
+    const first = new IngestWriter(ingest, redis, { dedupeWindowMs: 60_000 });
+    const second = new IngestWriter(ingest, redis, { dedupeWindowMs: 60_000 });
+    const answers = await Promise.all([first.write(event), second.write(event)]);
+    const loser = answers.find((answer) => answer.duplicate);
+    expect(loser).toBeDefined();
+    await waitFor(async () => (await ingest.getJob(loser?.jobId as string))?.finishedOn !== undefined);
+
+    expect((await ingest.getJob(loser?.jobId as string))?.returnvalue).toEqual({
+      routed: 0,
+      duplicates: [event.id],
+    });
+    const crm = deliveries('crm');
+    await waitFor(async () => (await crm.count()) === 1);
+    expect((await crm.getJobs(['waiting'])).map((job) => job.id)).toEqual([deliveryJobId(event.id, 'crm')]);
+    await crm.obliterate({ force: true });
+  });
+
+  it('still reads a job that holds one call event (as written before jobs held several)', async () => {
+    const event = callEvent('single-event-job', 'chub-cdr-incoming-missed.json');
+    await ingest.add(event.kind, event as unknown as IngestJobData, { jobId: `${event.id}-legacy` });
+    const crm = deliveries('crm');
+    await waitFor(async () => (await crm.getJob(deliveryJobId(event.id, 'crm'))) !== undefined);
+    expect((await crm.getJob(deliveryJobId(event.id, 'crm')))?.data).toEqual(event);
+  });
+});
