@@ -1,7 +1,7 @@
 # cdr-forwarder image: TypeScript run by tsx (no build output), production dependencies only.
 #   docker build -t cdr-forwarder .
 #   docker run --env REDIS_URL=redis://host:6379 -p 3000:3000 cdr-forwarder       # receiver + all workers
-#   docker run ... cdr-forwarder node --import tsx workers/worker.ts --only crm    # one role
+#   docker run ... cdr-forwarder node --max-semi-space-size=64 --import tsx workers/worker.ts --only crm   # one role
 # docker-compose.yml runs the receiver and the workers as separate services.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -48,9 +48,9 @@ EXPOSE 3000 9464
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
-# `npm start` (receiver and every worker in one process), but with node as the container's main
+# `npm start`'s command (receiver and every worker in one process), with node as the container's main
 # process: `docker stop` sends SIGTERM, and only node itself shuts down gracefully (README,
 # "Processes"). Through npm the signal stops at npm's `sh -c`, npm exits, and the container's
 # processes are killed with in-flight requests and deliveries. Same in docker-compose.yml.
 STOPSIGNAL SIGTERM
-CMD ["node", "--import", "tsx", "workers/all.ts"]
+CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "workers/all.ts"]

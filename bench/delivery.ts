@@ -31,6 +31,8 @@ import { deleteKeysWithPrefix } from '../src/queue/redis.ts';
 import { type CallEvent, normalise } from '../src/telecmi/index.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const SPLIT = process.env.BENCH_TOPOLOGY === 'split';
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const ROWS = Number(process.env.BENCH_ROWS ?? 20_000);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -87,13 +89,15 @@ ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}"
   - {name: warehouse, type: postgres, url: "${PG_URL}", table: ${table}}
 `,
   );
-  // BENCH_TOPOLOGY=split runs the receiver and the workers as two processes (as docker-compose
-  // does); the default is one process, as `npm start` does.
-  const entries = process.env.BENCH_TOPOLOGY === 'split' ? ['receiver.ts', 'worker.ts'] : ['all.ts'];
+  // BENCH_TOPOLOGY=split runs the receiver and BENCH_WORKERS (default 1) worker processes, as
+  // docker-compose does (scaled with `--scale worker=N`); the default is one process, as `npm start` does.
+  const entries = SPLIT ? ['receiver.ts', ...Array.from({ length: WORKERS }, () => 'worker.ts')] : ['all.ts'];
   const forwarders = entries.map((entry) =>
     fork(fileURLToPath(new URL(`../workers/${entry}`, import.meta.url)), [], {
       // BENCH_CPU_PROF=dir writes a CPU profile of each forwarder process there.
       execArgv: [
+        // The flags `npm start` runs the forwarder with (package.json).
+        '--max-semi-space-size=64',
         '--import',
         'tsx',
         ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
@@ -220,7 +224,7 @@ const e2e = await endToEnd();
 const rows = await warehouseWrites();
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 console.log(
-  `\ndelivery benchmark: ${EVENTS} events, 3 http destinations + 1 postgres, ${process.env.BENCH_TOPOLOGY === 'split' ? 'receiver and worker processes' : 'one process (npm start)'}`,
+  `\ndelivery benchmark: ${EVENTS} events, 3 http destinations + 1 postgres, ${SPLIT ? `a receiver process and ${WORKERS} worker process${WORKERS > 1 ? 'es' : ''}` : 'one process (npm start)'}`,
 );
 console.log(
   `machine: ${os.cpus().length} cores (${cpu}), Node ${process.version}, everything on the same machine\n`,

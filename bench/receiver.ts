@@ -35,6 +35,8 @@ async function startServer(mode: 'durable' | 'bare', prefix: string) {
   const child = fork(fileURLToPath(new URL('./receiver-server.ts', import.meta.url)), [mode, prefix], {
     // BENCH_CPU_PROF=dir writes a CPU profile of each receiver process there.
     execArgv: [
+      // The flags `npm run receiver` runs the receiver with (package.json), for both handlers.
+      '--max-semi-space-size=64',
       '--import',
       'tsx',
       ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
