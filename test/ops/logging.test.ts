@@ -165,6 +165,23 @@ destinations:
     expect(parsed.token).toBe('[redacted]');
   });
 
+  it('redacts secrets in child logger bindings and in errors too', () => {
+    const { logger, raw } = capturingLogger();
+    const error = Object.assign(new Error('refused'), {
+      headers: { authorization: `Bearer ${HEADER_SECRET}` },
+    });
+    logger
+      .child({ token: TOKEN, destination: { url: 'postgres://app:pg-pass-123@db:5432/cdr' } })
+      .warn({ err: error }, 'failed');
+    const [line] = raw;
+    for (const secret of [TOKEN, HEADER_SECRET, 'pg-pass-123']) expect(line).not.toContain(secret);
+    const parsed = JSON.parse(line ?? '{}');
+    expect(parsed.token).toBe('[redacted]');
+    expect(parsed.destination.url).toBe('postgres://app:***@db:5432/cdr');
+    expect(parsed.err).toMatchObject({ message: 'refused', headers: '[redacted]' });
+    expect(parsed.err.stack).toContain('refused');
+  });
+
   it('masks phone numbers in error messages unless logging.showNumbers', () => {
     const error = Object.assign(
       new Error('null value in column "x": Failing row contains (919999999999, a1234567b)'),
