@@ -9,7 +9,7 @@
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -64,9 +64,22 @@ async function startSink(latencies: number[]): Promise<{ server: Server; url: st
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, count: () => count };
 }
 
+/** A port nothing listens on now: the forwarder process is told to listen there. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Set when a forwarder process ends before the benchmark does: the wait stops with it. */
+let forwarderExit: string | undefined;
+
 async function until(check: () => Promise<boolean> | boolean, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
+    if (forwarderExit) throw new Error(forwarderExit);
     if (Date.now() > deadline) throw new Error('benchmark timed out waiting for deliveries');
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -78,7 +91,7 @@ async function endToEnd() {
   const tag = randomBytes(3).toString('hex');
   const prefix = `bench-delivery-${tag}`;
   const table = `bench_events_${tag}`;
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   const configFile = join(mkdtempSync(join(os.tmpdir(), 'cdrf-bench-')), 'forwarder.yaml');
   writeFileSync(
     configFile,
@@ -108,7 +121,20 @@ ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}"
         LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
         METRICS_PORT: '0',
       },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      // BENCH_LOG=file keeps the forwarders' log lines there.
+      stdio: [
+        'ignore',
+        process.env.BENCH_LOG ? openSync(process.env.BENCH_LOG, 'a') : 'ignore',
+        'inherit',
+        'ipc',
+      ],
+    }),
+  );
+  let finished = false;
+  forwarders.forEach((forwarder, index) =>
+    forwarder.once('exit', (code, signal) => {
+      if (!finished)
+        forwarderExit = `forwarder ${entries[index]} exited (${signal ?? `code ${code}`}) during the benchmark; BENCH_LOG=<file> keeps its log`;
     }),
   );
   const db = new pg.Client({ connectionString: PG_URL });
@@ -153,6 +179,7 @@ ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}"
       seconds: (warehoused - started) / 1000,
     };
   } finally {
+    finished = true;
     for (const forwarder of forwarders) {
       forwarder.kill(process.env.BENCH_CPU_PROF ? 'SIGINT' : 'SIGKILL');
       await new Promise((resolve) => forwarder.once('exit', resolve));
