@@ -131,12 +131,12 @@ ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}"
     }),
   );
   let finished = false;
-  forwarders.forEach((forwarder, index) =>
+  for (const [index, forwarder] of forwarders.entries()) {
     forwarder.once('exit', (code, signal) => {
       if (!finished)
         forwarderExit = `forwarder ${entries[index]} exited (${signal ?? `code ${code}`}) during the benchmark; BENCH_LOG=<file> keeps its log`;
-    }),
-  );
+    });
+  }
   const db = new pg.Client({ connectionString: PG_URL });
   await db.connect();
   try {
