@@ -82,10 +82,25 @@ export function ingestQueue(connection: Redis, prefix: string): Queue<IngestJobD
   });
 }
 
+/**
+ * Marks event ids as stored in job ARGV[1] for ARGV[2] ms, each only if not marked already; answers
+ * per key 1 (marked now) or 0 (marked before). One command for the whole batch, inside the MULTI.
+ */
+const MARK_SEEN = `local marked = {}
+for i, key in ipairs(KEYS) do
+  marked[i] = redis.call('SET', key, ARGV[1], 'PX', ARGV[2], 'NX') and 1 or 0
+end
+return marked`;
+
 /** Deletes the "seen" marks a failed write set, unless another write has set them since. */
 const FORGET_SEEN = `for _, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
 end`;
+
+interface SeenMarks {
+  cdrfMarkSeen(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  cdrfForgetSeen(numberOfKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+}
 
 /**
  * Writes call events to the ingest queue, durably and once.
@@ -116,6 +131,8 @@ export class IngestWriter {
     this.#queue = queue;
     this.#redis = redis;
     this.#dedupeWindowMs = options.dedupeWindowMs;
+    redis.defineCommand('cdrfMarkSeen', { lua: MARK_SEEN });
+    redis.defineCommand('cdrfForgetSeen', { lua: FORGET_SEEN });
   }
 
   write(event: CallEvent): Promise<IngestResult> {
@@ -154,21 +171,25 @@ export class IngestWriter {
     const data: IngestJobData = {
       notifications: events.map(({ id, receivedAt, raw }) => ({ id, receivedAt, raw })),
     };
-    // BullMQ's transaction is ioredis's MULTI with a `runCommand` for its scripts; `set` is ioredis's.
+    // BullMQ's transaction is ioredis's MULTI with a `runCommand` for BullMQ's scripts; the
+    // connection's own commands (ours among them) are there too.
     const client = await this.#queue.getBackend().client;
-    const multi = client.multi() as IRedisTransaction & ChainableCommander;
-    for (const key of keys) multi.set(key, jobId, 'PX', this.#dedupeWindowMs, 'NX');
+    const multi = client.multi() as IRedisTransaction & ChainableCommander & SeenMarks;
+    multi.cdrfMarkSeen(keys.length, ...keys, jobId, this.#dedupeWindowMs);
     const job = new Job(this.#queue, 'notifications', data, INGEST_JOB_OPTIONS, jobId);
     await job.addJob(multi);
     const replies = await multi.exec();
     // EXEC answers null when the transaction was discarded; a failed command leaves its reply an error.
-    const addReply = replies?.[keys.length];
+    const [markError, marked] = replies?.[0] ?? [];
+    const addReply = replies?.[1];
     if (!replies || !addReply || addReply[0]) {
       // The job is not stored: its marks must not turn the sender's retry into a "duplicate".
-      await this.#redis.eval(FORGET_SEEN, keys.length, ...keys, jobId).catch(() => {});
+      await (this.#redis as Redis & SeenMarks).cdrfForgetSeen(keys.length, ...keys, jobId).catch(() => {});
       throw addReply?.[0] ?? new Error('Redis discarded the ingest transaction');
     }
-    // `SET NX` answers null when the key exists: another write marked this id in the meantime.
-    return new Set(events.filter((_, index) => replies[index]?.[1] === null).map((event) => event.id));
+    // 0: the id was marked already: another write stored it in the meantime. (Should the marks
+    // have failed alone, the job is stored unmarked: the fan-out delivers what has no mark.)
+    if (markError || !Array.isArray(marked)) return new Set();
+    return new Set(events.filter((_, index) => marked[index] === 0).map((event) => event.id));
   }
 }
