@@ -143,33 +143,34 @@ export class IngestWriter {
     const prefix = this.#queue.opts.prefix ?? 'bull';
     const jobId = `${this.#jobIdTag}-${(this.#sequence++).toString(36)}`;
 
-    const marks = await this.#redis.mget(events.map((event) => seenKey(prefix, event.id)));
+    const keys = events.map((event) => seenKey(prefix, event.id));
+    const marks = await this.#redis.mget(keys);
     const results: IngestResult[] = [];
-    const fresh = new Map<string, CallEvent>();
+    const fresh = new Map<string, { event: CallEvent; key: string }>();
     events.forEach((event, index) => {
       const mark = marks[index];
       // Marked: a resend of a stored notification. Twice in this batch: the first copy is stored.
       if (mark) results.push({ jobId: mark, duplicate: true });
       else if (fresh.has(event.id)) results.push({ jobId, duplicate: true });
       else {
-        fresh.set(event.id, event);
+        fresh.set(event.id, { event, key: keys[index] as string });
         results.push({ jobId, duplicate: false });
       }
     });
     if (fresh.size === 0) return results;
 
-    const lostRace = await this.#add(prefix, jobId, [...fresh.values()]);
+    const lostRace = await this.#add(jobId, [...fresh.values()]);
     events.forEach((event, index) => {
       if (lostRace.has(event.id)) results[index] = { jobId, duplicate: true };
     });
     return results;
   }
 
-  /** Marks and stores `events` as job `jobId`; returns the ids another write marked first. */
-  async #add(prefix: string, jobId: string, events: CallEvent[]): Promise<Set<string>> {
-    const keys = events.map((event) => seenKey(prefix, event.id));
+  /** Marks and stores the events as job `jobId`; returns the ids another write marked first. */
+  async #add(jobId: string, fresh: { event: CallEvent; key: string }[]): Promise<Set<string>> {
+    const keys = fresh.map(({ key }) => key);
     const data: IngestJobData = {
-      notifications: events.map(({ id, receivedAt, raw }) => ({ id, receivedAt, raw })),
+      notifications: fresh.map(({ event: { id, receivedAt, raw } }) => ({ id, receivedAt, raw })),
     };
     // BullMQ's transaction is ioredis's MULTI with a `runCommand` for BullMQ's scripts; the
     // connection's own commands (ours among them) are there too.
@@ -190,6 +191,6 @@ export class IngestWriter {
     // 0: the id was marked already: another write stored it in the meantime. (Should the marks
     // have failed alone, the job is stored unmarked: the fan-out delivers what has no mark.)
     if (markError || !Array.isArray(marked)) return new Set();
-    return new Set(events.filter((_, index) => marked[index] === 0).map((event) => event.id));
+    return new Set(fresh.filter((_, index) => marked[index] === 0).map(({ event }) => event.id));
   }
 }
