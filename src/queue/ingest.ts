@@ -32,6 +32,7 @@ export type IngestJobData = v.InferOutput<typeof IngestJobData>;
 
 /** The fan-out's answer, kept on the completed ingest job: which notifications were resends. */
 export interface IngestJobResult {
+  /** Delivery jobs added (one per notification and destination that wants it). */
   routed: number;
   /** Ids of notifications this job holds but an earlier job already had (skipped). */
   duplicates: string[];
