@@ -9,7 +9,7 @@
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -92,11 +92,13 @@ async function endToEnd() {
   const prefix = `bench-delivery-${tag}`;
   const table = `bench_events_${tag}`;
   const port = await freePort();
-  const configFile = join(mkdtempSync(join(os.tmpdir(), 'cdrf-bench-')), 'forwarder.yaml');
+  // The config and the receiver's spool, removed at the end.
+  const workDir = mkdtempSync(join(os.tmpdir(), 'cdrf-bench-'));
+  const configFile = join(workDir, 'forwarder.yaml');
   writeFileSync(
     configFile,
     `redis: {url: "${REDIS_URL}", prefix: ${prefix}}
-receiver: {port: ${port}, host: 127.0.0.1, spoolDir: ${mkdtempSync(join(os.tmpdir(), 'cdrf-bench-spool-'))}}
+receiver: {port: ${port}, host: 127.0.0.1, spoolDir: ${join(workDir, 'spool')}}
 destinations:
 ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}", concurrency: 100}`).join('\n')}
   - {name: warehouse, type: postgres, url: "${PG_URL}", table: ${table}}
@@ -188,6 +190,7 @@ ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}"
     await db.query(`DROP TABLE IF EXISTS ${table}`);
     await db.end();
     await deleteKeysWithPrefix(REDIS_URL, prefix);
+    rmSync(workDir, { recursive: true, force: true });
   }
 }
 

@@ -3,10 +3,7 @@
  * load generator: `durable` is the real receiver (Redis write before the answer), `bare` the same
  * Hono app, parsing and validation with no Redis write.
  */
-import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { parseConfig } from '../src/config/index.ts';
 import { createLogger } from '../src/ops/logger.ts';
@@ -15,11 +12,13 @@ import { startReceiver } from '../src/receiver/server.ts';
 
 const mode = process.argv[2];
 const prefix = process.argv[3] ?? 'bench';
+/** The spool folder, made and removed by the benchmark. */
+const spoolDir = process.argv[4] as string;
 const config = parseConfig('', 'bench', process.env);
 config.redis.prefix = prefix;
 config.receiver.port = 0;
 config.receiver.host = '127.0.0.1';
-config.receiver.spoolDir = mkdtempSync(join(tmpdir(), 'cdrf-bench-spool-'));
+config.receiver.spoolDir = spoolDir;
 const logger = createLogger({ process: `bench-${mode}` });
 
 if (mode === 'durable') {

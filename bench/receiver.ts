@@ -5,8 +5,9 @@
  * new call (autocannon's idReplacement gives each a fresh cmiuuid) so that nothing is answered as a duplicate.
  */
 import { fork } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
@@ -31,19 +32,23 @@ const requests = samples.map((sample) => ({
   body: JSON.stringify({ ...sample, cmiuuid: `bench-[<id>]` }),
 }));
 
-async function startServer(mode: 'durable' | 'bare', prefix: string) {
-  const child = fork(fileURLToPath(new URL('./receiver-server.ts', import.meta.url)), [mode, prefix], {
-    // BENCH_CPU_PROF=dir writes a CPU profile of each receiver process there.
-    execArgv: [
-      // The flags `npm run receiver` runs the receiver with (package.json), for both handlers.
-      '--max-semi-space-size=64',
-      '--import',
-      'tsx',
-      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-    ],
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+async function startServer(mode: 'durable' | 'bare', prefix: string, spoolDir: string) {
+  const child = fork(
+    fileURLToPath(new URL('./receiver-server.ts', import.meta.url)),
+    [mode, prefix, spoolDir],
+    {
+      // BENCH_CPU_PROF=dir writes a CPU profile of each receiver process there.
+      execArgv: [
+        // The flags `npm run receiver` runs the receiver with (package.json), for both handlers.
+        '--max-semi-space-size=64',
+        '--import',
+        'tsx',
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+      ],
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message) => resolve((message as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
@@ -63,7 +68,8 @@ function load(port: number, seconds: number): Promise<autocannon.Result> {
 
 async function measure(mode: 'durable' | 'bare') {
   const prefix = `bench-${mode}-${process.pid}`;
-  const server = await startServer(mode, prefix);
+  const spoolDir = mkdtempSync(join(os.tmpdir(), 'cdrf-bench-spool-'));
+  const server = await startServer(mode, prefix, spoolDir);
   try {
     const warmup = await load(server.port, WARMUP_S);
     const result = await load(server.port, DURATION_S);
@@ -89,6 +95,7 @@ async function measure(mode: 'durable' | 'bare') {
     };
   } finally {
     server.stop();
+    rmSync(spoolDir, { recursive: true, force: true });
     await deleteKeysWithPrefix(REDIS_URL, prefix);
   }
 }
