@@ -3,11 +3,10 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { destinationQueueName, INGEST_QUEUE } from '../../src/queue/names.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
-import { normalise } from '../../src/telecmi/index.ts';
 import { type Spawned, spawnEntry, writeTempConfig } from '../helpers/process.ts';
 import { uniquePrefix } from '../helpers/receiver.ts';
 import { deletePrefix, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
-import { loadSample } from '../helpers/samples.ts';
+import { sampleEvent } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -15,12 +14,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
   cleanups.length = 0;
 });
-
-function event(name: string): CallEvent {
-  const result = normalise(loadSample(name), new Date());
-  if (!result.ok) throw new Error(result.error);
-  return result.event;
-}
 
 async function setup(destinations: string) {
   const prefix = uniquePrefix('proc');
@@ -61,7 +54,7 @@ describe('worker processes', () => {
     );
 
     const first = worker();
-    const call = event('chub-cdr-incoming-answered');
+    const call = sampleEvent('chub-cdr-incoming-answered');
     await queue(INGEST_QUEUE).add(call.kind, call, { jobId: `${call.id}-x` });
     await waitFor(() => crm.requests.length === 1, 20_000);
     first.child.kill('SIGKILL');
@@ -87,7 +80,7 @@ describe('worker processes', () => {
       `  - {name: crm, type: http, url: "${crm.url}"}\n  - {name: chat, type: http, url: "${chat.url}"}\n`,
     );
     const run = worker('--only', 'fanout,crm');
-    const call = event('chub-cdr-incoming-missed');
+    const call = sampleEvent('chub-cdr-incoming-missed');
     await queue(INGEST_QUEUE).add(call.kind, call, { jobId: `${call.id}-x` });
     await waitFor(() => crm.requests.length === 1, 20_000);
     // The fan-out made chat's job too, but no worker here takes it.

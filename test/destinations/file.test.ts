@@ -6,15 +6,13 @@ import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { DestinationConfig, type DestinationConfigOf } from '../../src/config/index.ts';
 import { fileDestination } from '../../src/destinations/file/index.ts';
-import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
-import { listSamples, loadSample } from '../helpers/samples.ts';
+import type { CallEvent } from '../../src/telecmi/index.ts';
+import { listSamples, sampleEvent } from '../helpers/samples.ts';
 
 const logger = pino({ level: 'silent' });
 
 function eventAt(name: string, receivedAt: Date): CallEvent {
-  const result = normalise(loadSample(name), receivedAt);
-  if (!result.ok) throw new Error(result.error);
-  return result.event;
+  return sampleEvent(name, { receivedAt });
 }
 
 describe('file destination', () => {

@@ -19,9 +19,8 @@ import {
 } from '../../src/destinations/http/index.ts';
 import { renderTemplate } from '../../src/destinations/template.ts';
 import { type DeliveryContext, DeliveryError, type Destination } from '../../src/destinations/types.ts';
-import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
 import { failure } from '../helpers/delivery.ts';
-import { loadSample } from '../helpers/samples.ts';
+import { sampleEvent } from '../helpers/samples.ts';
 
 interface Received {
   method: string;
@@ -72,12 +71,6 @@ class TestServer {
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const TOKEN = 'Bearer s3cr3t-t0ken-value';
 const context: DeliveryContext = { attempt: 1, logger: pino({ level: 'silent' }) };
-
-function sampleEvent(name: string): CallEvent {
-  const result = normalise(loadSample(name), new Date());
-  if (!result.ok) throw new Error(result.error);
-  return result.event;
-}
 
 function httpConfig(options: Record<string, unknown>): DestinationConfigOf<'http'> {
   const config = v.parse(DestinationConfig, { name: 'crm', type: 'http', ...options });

@@ -7,17 +7,10 @@ import { DestinationConfig, type DestinationConfigOf } from '../../src/config/in
 import { slackDestination } from '../../src/destinations/slack/index.ts';
 import { slackMessage } from '../../src/destinations/slack/message.ts';
 import type { DeliveryContext, Destination } from '../../src/destinations/types.ts';
-import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
 import { failure } from '../helpers/delivery.ts';
-import { listSamples, loadSample } from '../helpers/samples.ts';
+import { listSamples, sampleEvent } from '../helpers/samples.ts';
 
 const context: DeliveryContext = { attempt: 1, logger: pino({ level: 'silent' }) };
-
-function sampleEvent(name: string): CallEvent {
-  const result = normalise(loadSample(name), new Date());
-  if (!result.ok) throw new Error(result.error);
-  return result.event;
-}
 
 interface Received {
   headers: IncomingHttpHeaders;

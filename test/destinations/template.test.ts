@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { compileTemplate, renderTemplate } from '../../src/destinations/template.ts';
-import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
-import { loadSample } from '../helpers/samples.ts';
+import type { CallEvent } from '../../src/telecmi/index.ts';
+import { sampleEvent } from '../helpers/samples.ts';
 
 function event(name: string): CallEvent {
-  const result = normalise(loadSample(name), new Date('2025-01-02T03:04:05.678Z'));
-  if (!result.ok) throw new Error(result.error);
-  return result.event;
+  return sampleEvent(name, { receivedAt: new Date('2025-01-02T03:04:05.678Z') });
 }
 
 const answered = event('chub-cdr-incoming-answered');

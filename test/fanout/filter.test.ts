@@ -2,14 +2,9 @@ import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { FilterConfig } from '../../src/config/index.ts';
 import { compileFilter } from '../../src/fanout/filter.ts';
-import { normalise } from '../../src/telecmi/index.ts';
-import { listSamples, loadSample } from '../helpers/samples.ts';
+import { listSamples, sampleEvent } from '../helpers/samples.ts';
 
-const events = listSamples().map((name) => {
-  const result = normalise(loadSample(name), new Date());
-  if (!result.ok) throw new Error(result.error);
-  return result.event;
-});
+const events = listSamples().map((name) => sampleEvent(name));
 const select = (filter: unknown) => events.filter(compileFilter(v.parse(FilterConfig, filter)));
 
 describe('destination filters', () => {

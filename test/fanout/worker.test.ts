@@ -9,15 +9,13 @@ import {
   ingestQueue,
 } from '../../src/queue/ingest.ts';
 import { deliveryJobId, destinationQueueName } from '../../src/queue/names.ts';
-import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import type { CallEvent } from '../../src/telecmi/index.ts';
 import { silentLogger, testConfig } from '../helpers/receiver.ts';
 import { deletePrefix, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
-import { loadSample } from '../helpers/samples.ts';
+import { sampleEvent } from '../helpers/samples.ts';
 
 function callEvent(callId: string, sample: string): CallEvent {
-  const result = normalise({ ...loadSample(sample), cmiuuid: callId }, new Date());
-  if (!result.ok) throw new Error(result.error);
-  return result.event;
+  return sampleEvent(sample, { fields: { cmiuuid: callId } });
 }
 
 describe('fan-out', () => {

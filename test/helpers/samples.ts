@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { parseJsonBody } from '../../src/telecmi/index.ts';
+import { type CallEvent, normalise, parseJsonBody } from '../../src/telecmi/index.ts';
 
 /** The documented TeleCMI payloads (ground truth), in the shared folder beside the repository. */
 export const SAMPLES_DIR = new URL('../../../shared/telecmi/samples/', import.meta.url);
@@ -23,4 +23,17 @@ export function loadSampleText(name: string): string {
 /** A sample's fields, parsed as the receiver parses a JSON body. The `.json` suffix is optional. */
 export function loadSample(name: string): Record<string, unknown> {
   return parseJsonBody(loadSampleText(name)) as Record<string, unknown>;
+}
+
+/**
+ * A sample as the canonical event the receiver makes of it. `fields` replace the sample's (a fresh
+ * `cmiuuid` makes another call); `receivedAt` defaults to now.
+ */
+export function sampleEvent(
+  name: string,
+  options: { fields?: Record<string, unknown>; receivedAt?: Date } = {},
+): CallEvent {
+  const result = normalise({ ...loadSample(name), ...options.fields }, options.receivedAt ?? new Date());
+  if (!result.ok) throw new Error(`${name}: ${result.error}`);
+  return result.event;
 }

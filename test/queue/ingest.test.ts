@@ -9,15 +9,13 @@ import {
   notificationsOf,
 } from '../../src/queue/ingest.ts';
 import { seenKey } from '../../src/queue/names.ts';
-import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import type { CallEvent } from '../../src/telecmi/index.ts';
 import { uniquePrefix } from '../helpers/receiver.ts';
 import { deletePrefix, REDIS_URL } from '../helpers/redis-server.ts';
-import { loadSample } from '../helpers/samples.ts';
+import { sampleEvent } from '../helpers/samples.ts';
 
-function callEvent(callId: string, sample = 'chub-cdr-incoming-answered.json'): CallEvent {
-  const result = normalise({ ...loadSample(sample), cmiuuid: callId }, new Date());
-  if (!result.ok) throw new Error(result.error);
-  return result.event;
+function callEvent(callId: string): CallEvent {
+  return sampleEvent('chub-cdr-incoming-answered.json', { fields: { cmiuuid: callId } });
 }
 
 async function storedNotifications(queue: Queue<IngestJobData>) {

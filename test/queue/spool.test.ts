@@ -3,16 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Spool } from '../../src/queue/spool.ts';
-import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import type { CallEvent } from '../../src/telecmi/index.ts';
 import { queuedEvents, startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
 import { OwnRedis, waitFor } from '../helpers/redis-server.ts';
-import { listSamples, loadSample } from '../helpers/samples.ts';
+import { listSamples, loadSample, sampleEvent } from '../helpers/samples.ts';
 
-const events: CallEvent[] = listSamples().map((name) => {
-  const result = normalise(loadSample(name), new Date());
-  if (!result.ok) throw new Error(result.error);
-  return result.event;
-});
+const events: CallEvent[] = listSamples().map((name) => sampleEvent(name));
 
 describe('Spool', () => {
   it('keeps appended events across a restart and drains them in order, then is empty', async () => {
