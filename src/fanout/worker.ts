@@ -3,13 +3,7 @@ import type { ForwarderConfig } from '../config/index.ts';
 import { deliveryJobOptions } from '../delivery/retry.ts';
 import type { Logger } from '../ops/logger.ts';
 import { watchQueues } from '../ops/metrics.ts';
-import {
-  eventOf,
-  type IngestedNotification,
-  type IngestJobData,
-  type IngestJobResult,
-  notificationsOf,
-} from '../queue/ingest.ts';
+import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { deliveryJobId, destinationQueueName, INGEST_QUEUE, seenKey } from '../queue/names.ts';
 import { workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
@@ -54,17 +48,18 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       const duplicates: string[] = [];
       const events: CallEvent[] = [];
       const unreadable: string[] = [];
-      notifications.forEach((notification: IngestedNotification, index) => {
+      for (const [index, notification] of notifications.entries()) {
         const mark = marks[index];
-        if (mark && mark !== job.id) duplicates.push(notification.id);
-        else {
-          try {
-            events.push(eventOf(notification));
-          } catch (error) {
-            unreadable.push((error as Error).message);
-          }
+        if (mark && mark !== job.id) {
+          duplicates.push(notification.id);
+          continue;
         }
-      });
+        try {
+          events.push(eventOf(notification));
+        } catch (error) {
+          unreadable.push((error as Error).message);
+        }
+      }
       let routed = 0;
       await Promise.all(
         routes.map((route) => {

@@ -33,9 +33,7 @@ export class GroupCommit<TItem, TResult> {
   async #drain(): Promise<void> {
     this.#busy = true;
     while (this.#pending.length > 0) {
-      const batch =
-        this.#pending.length > this.#maxBatch ? this.#pending.splice(0, this.#maxBatch) : this.#pending;
-      if (batch === this.#pending) this.#pending = [];
+      const batch = this.#pending.splice(0, this.#maxBatch);
       try {
         const results = await this.#write(batch.map((entry) => entry.item));
         for (const [index, entry] of batch.entries()) entry.resolve(results[index] as TResult);
