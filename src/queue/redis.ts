@@ -21,8 +21,10 @@ export function producerConnection(url: string, options: RedisOptions = {}): Red
 export function workerConnection(url: string, options: RedisOptions = {}): Redis {
   return new Redis(url, {
     maxRetriesPerRequest: null,
-    // Commands issued in the same tick go out in one write: many concurrent jobs, few syscalls.
-    enableAutoPipelining: true,
+    // No auto-pipelining: it holds each command back to the next tick and builds an ioredis
+    // Pipeline (a copy of every BullMQ script) per flush. Measured without it: BullMQ alone (no-op
+    // jobs, concurrency 100) 12.3k-13.3k jobs/s against 8.1k; bench:delivery faster in each of 4
+    // pairs of runs, with less CPU and a p50 from receipt to delivery of ~0.7 s against ~1.0 s.
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     ...options,
   });
