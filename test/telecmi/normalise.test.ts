@@ -284,6 +284,17 @@ describe('normalise: field by field', () => {
     });
   });
 
+  it('CHUB live events, outgoing: legs join on raw.call_id; conversationId is conversation_uuid (README)', () => {
+    const a = event(loadSample('chub-event-outgoing-answered-leg-a'));
+    const b = event(loadSample('chub-event-outgoing-answered-leg-b'));
+    expect(b.raw.call_id).toBe(a.raw.call_id);
+    expect(a.raw.call_id).toBe('e51d5392-d9cf-123b-fe91-3cecefb9bfb6');
+    // conversation_uuid is leg a's call id, not the call_id the CDRs get as conversationId.
+    expect(a.conversationId).toBe(a.callId);
+    expect(b.conversationId).toBe(a.callId);
+    expect(a.conversationId).not.toBe(a.raw.call_id);
+  });
+
   it('CHUB agent leg of an incoming call says outbound, as sent', () => {
     expect(event(loadSample('chub-event-agent-started'))).toMatchObject({ direction: 'outbound', leg: 'b' });
   });
