@@ -29,6 +29,7 @@ import {
 } from '../src/destinations/postgres/index.ts';
 import { deleteKeysWithPrefix } from '../src/queue/redis.ts';
 import { type CallEvent, normalise } from '../src/telecmi/index.ts';
+import { bullmqFloor } from './bullmq-floor.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const SPLIT = process.env.BENCH_TOPOLOGY === 'split';
@@ -251,6 +252,7 @@ async function warehouseWrites() {
 }
 
 const e2e = await endToEnd();
+const floor = await bullmqFloor(REDIS_URL, benchEvents(EVENTS));
 const rows = await warehouseWrites();
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 console.log(
@@ -264,6 +266,10 @@ console.log(`http deliveries out (3 sinks):   ${e2e.httpOut.toFixed(0)} /s   (go
 console.log(`warehouse rows out (pipeline):   ${e2e.rowsOut.toFixed(0)} /s`);
 console.log(`receipt -> http delivery:        p50 ${e2e.p50} ms, p99 ${e2e.p99} ms`);
 console.log(`all delivered in:                ${e2e.seconds.toFixed(1)} s\n`);
+console.log(
+  `baseline, BullMQ alone (the same ${EVENTS} x 4 jobs, no-op processors, one process): ${floor.httpJobsPerSec.toFixed(0)} http jobs/s`,
+);
+console.log(`pipeline / BullMQ alone: ${(e2e.httpOut / floor.httpJobsPerSec).toFixed(3)}\n`);
 console.log(
   `postgres, batched (batches of 500, ${ROWS} rows):  ${rows.batchedRate.toFixed(0)} rows/s (goal >= 20000)`,
 );
