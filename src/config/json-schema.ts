@@ -52,7 +52,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
     'A resend of a notification within this window is answered "duplicate": true and not queued again.',
   workers: 'Settings of the worker processes.',
   'workers.stalledIntervalMs':
-    'How often a worker looks for deliveries whose worker died and puts them back in the queue.',
+    'How often a worker looks for jobs (deliveries, notifications awaiting the fan-out) whose worker died and puts them back in the queue.',
   'workers.metricsPort':
     "Port of a worker process's own HTTP server for /metrics and /healthz; 0 turns it off. Default: $METRICS_PORT, else 9464.",
   admin: 'The queue dashboard (Bull Board) at /admin/queues on the receiver, behind HTTP basic auth.',

@@ -128,8 +128,8 @@ export const ReceiverConfig = v.strictObject({
 
 export const WorkersConfig = v.strictObject({
   /**
-   * How often a worker looks for deliveries whose worker died (their lock expired) and puts them
-   * back in the queue.
+   * How often a worker looks for jobs (deliveries, and notifications awaiting the fan-out) whose
+   * worker died (their lock expired) and puts them back in the queue.
    */
   stalledIntervalMs: v.optional(integer(500, 600_000), 30_000),
   /**

@@ -81,7 +81,15 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       logger.debug({ jobId: job.id, events: events.length, routed, duplicates }, 'notifications routed');
       return { routed, duplicates };
     },
-    { connection, prefix, concurrency: 50 },
+    {
+      connection,
+      prefix,
+      concurrency: 50,
+      // A fan-out job whose worker died (its lock expired) goes back to the queue at the next check,
+      // as deliveries do; and a job that stalls again is taken up again, never failed for it.
+      stalledInterval: config.workers.stalledIntervalMs,
+      maxStalledCount: 100,
+    },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'fan-out worker error'));
   // For the `cdrf_queue_*` gauges of this process: the ingest queue and every destination's.
