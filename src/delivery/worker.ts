@@ -11,7 +11,7 @@ import {
   watchQueues,
 } from '../ops/metrics.ts';
 import { destinationQueueName } from '../queue/names.ts';
-import { workerConnection } from '../queue/redis.ts';
+import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { BACKOFF_TYPE, retryDelayMs } from './retry.ts';
 
@@ -94,8 +94,7 @@ export function startDeliveryWorker(
       // The lock outlasts the longest delivery, so a slow destination never has its job taken
       // over by another worker while it is still running.
       lockDuration: Math.max(5_000, timeoutMs * 2),
-      stalledInterval: options.stalledIntervalMs ?? 30_000,
-      maxStalledCount: 100,
+      ...stalledJobOptions(options.stalledIntervalMs ?? 30_000),
       settings: {
         backoffStrategy: (attemptsMade, backoffType, error) =>
           backoffType === BACKOFF_TYPE ? retryDelayMs(destinationConfig.retry, attemptsMade, error) : 0,

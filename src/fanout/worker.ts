@@ -5,7 +5,7 @@ import type { Logger } from '../ops/logger.ts';
 import { watchQueues } from '../ops/metrics.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { deliveryJobId, destinationQueueName, INGEST_QUEUE, seenKey } from '../queue/names.ts';
-import { workerConnection } from '../queue/redis.ts';
+import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { compileFilter } from './filter.ts';
 
@@ -85,10 +85,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       connection,
       prefix,
       concurrency: 50,
-      // A fan-out job whose worker died (its lock expired) goes back to the queue at the next check,
-      // as deliveries do; and a job that stalls again is taken up again, never failed for it.
-      stalledInterval: config.workers.stalledIntervalMs,
-      maxStalledCount: 100,
+      ...stalledJobOptions(config.workers.stalledIntervalMs),
     },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'fan-out worker error'));

@@ -30,6 +30,18 @@ export function workerConnection(url: string, options: RedisOptions = {}): Redis
   });
 }
 
+/**
+ * How every worker (fan-out and deliveries) recovers the jobs of a worker that died: checked every
+ * `stalledIntervalMs` once their lock has expired, and taken up again however often that happens
+ * (BullMQ's default of 1 would fail a job that stalls twice: not lost, but no longer delivered).
+ */
+export function stalledJobOptions(stalledIntervalMs: number): {
+  stalledInterval: number;
+  maxStalledCount: number;
+} {
+  return { stalledInterval: stalledIntervalMs, maxStalledCount: 100 };
+}
+
 export class RedisUnreachableError extends Error {
   constructor(
     readonly url: string,
