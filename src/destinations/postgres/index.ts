@@ -28,8 +28,11 @@ const POOL_SIZE = PARALLEL_BATCHES + 1;
  */
 const ROW_ERROR_CLASSES = new Set(['22', '23', '54']);
 
-/** `CREATE ... IF NOT EXISTS` racing another process: unique_violation (on pg_type) or duplicate_table. */
-const ALREADY_CREATED = new Set(['23505', '42P07']);
+/**
+ * `CREATE ... IF NOT EXISTS` racing another process: unique_violation (on pg_type), duplicate_table,
+ * or duplicate_object (`type "<table>" already exists`, from the table's row type; seen in a test run).
+ */
+const ALREADY_CREATED = new Set(['23505', '42P07', '42710']);
 
 /** Rows start with their id (the first column). */
 function compareIds(a: Row | undefined, b: Row | undefined): number {
