@@ -78,7 +78,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'destinations[].retry.delayMs': "The first retry's ceiling (each wait is random up to its ceiling).",
   'destinations[].retry.maxDelayMs': 'No wait is longer, Retry-After included.',
   'destinations[].concurrency':
-    'Deliveries in flight per worker process. Default per type: http 10, slack 1, postgres and file the batch size.',
+    'Deliveries in flight per worker process. Default per type: http 10, slack 1, postgres 4 x batch.size (3 batches written at once, 1 filling), file 1000 (a batch of 500 written, 1 filling).',
   'destinations[].rateLimit':
     '{max, perMs}: at most max deliveries per perMs across all workers of this destination. Slack default: {max: 1, perMs: 1000}.',
   'destinations[http]': 'type: http: a CRM or any webhook.',

@@ -48,8 +48,11 @@ const commonDestinationKeys = {
   name,
   filter: v.optional(FilterConfig, {}),
   retry: v.optional(RetryConfig, {}),
-  /** Deliveries in flight at once, per worker process. */
-  concurrency: v.optional(integer(1, 1000)),
+  /**
+   * Deliveries in flight at once, per worker process. Batching types (postgres, file) need enough
+   * for every batch being written plus the next one filling, hence the high ceiling.
+   */
+  concurrency: v.optional(integer(1, 50_000)),
   rateLimit: v.optional(RateLimitConfig),
   /**
    * Allow a URL that points at a link-local or cloud metadata address (169.254.0.0/16, fe80::/10,

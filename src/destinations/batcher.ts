@@ -12,6 +12,20 @@ export interface BatcherOptions<T> {
   flush: (items: T[]) => Promise<(Error | undefined)[]>;
 }
 
+/**
+ * Deliveries a worker should keep in flight to keep a batcher busy: a full batch for each write
+ * that may run at once, plus one batch filling meanwhile. With fewer (say, one batch), the worker
+ * holds every slot while a batch is written and takes no job for the next one until it is done.
+ * Measured for postgres (batches of 500, 3 written at once, 20,000 rows): 17k rows/s with 500 in
+ * flight, 29-31k with 1,500 or 2,000.
+ */
+export function keepBusyConcurrency({
+  size,
+  parallel = 1,
+}: Pick<BatcherOptions<unknown>, 'size' | 'parallel'>): number {
+  return size * (parallel + 1);
+}
+
 interface Entry<T> {
   item: T;
   resolve: () => void;

@@ -58,7 +58,7 @@ describe('npm run config:check', () => {
     expect(stdout).toContain('config/forwarder.yaml: valid');
     expect(stdout).toContain('receiver: path /webhook/cdr, port 3000, token set: no');
     expect(stdout).toContain(
-      '  - archive (file) → ./data/archive; filter: everything; 16 attempts, exponential from 5 s up to 6 h, concurrency 500',
+      '  - archive (file) → ./data/archive; filter: everything; 16 attempts, exponential from 5 s up to 6 h, concurrency 1000',
     );
   });
 
@@ -87,7 +87,7 @@ describe('npm run config:check', () => {
     );
     expect(lines).toContain(
       '  - warehouse (postgres) → postgres://warehouse:***@db.example.com:5432/calls?sslmode=require table telecmi_call_events; ' +
-        'filter: everything; 16 attempts, exponential from 5 s up to 6 h, concurrency 500',
+        'filter: everything; 16 attempts, exponential from 5 s up to 6 h, concurrency 2000',
     );
     expect(stdout).toContain('  - archive (file) → ./data/archive; filter: everything;');
     for (const secret of [
@@ -123,7 +123,7 @@ describe('npm run config:check', () => {
         '5 attempts, fixed 90 s, rate limit 100/1 min, concurrency 3',
     );
     expect(stdout).toContain(
-      '  - b (file) → /tmp/b; filter: everything; 1 attempt (no retry), concurrency 500',
+      '  - b (file) → /tmp/b; filter: everything; 1 attempt (no retry), concurrency 1000',
     );
   });
 

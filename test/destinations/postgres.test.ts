@@ -88,14 +88,14 @@ afterAll(async () => {
 });
 
 describe('postgres destination', () => {
-  it('defaults: concurrency fills a batch, the timeout covers a statement and the batch wait', () => {
+  it('defaults: concurrency keeps every batch write busy, the timeout covers a statement and the batch wait', () => {
     const cfg = config('t_defaults', { batch: { size: 300, waitMs: 150 }, timeoutMs: 5_000 });
-    expect(postgresDestination.defaultConcurrency(cfg)).toBe(300);
+    expect(postgresDestination.defaultConcurrency(cfg)).toBe(4 * 300); // 3 batches written, 1 filling
     expect(postgresDestination.timeoutMs(cfg)).toBe(5_150);
     const defaults = v.parse(DestinationConfig, { name: 'warehouse', type: 'postgres', url: URL });
     if (defaults.type !== 'postgres') throw new Error('expected a postgres config');
     expect(defaults.table).toBe('telecmi_call_events');
-    expect(postgresDestination.defaultConcurrency(defaults)).toBe(500);
+    expect(postgresDestination.defaultConcurrency(defaults)).toBe(2_000);
     expect(postgresDestination.timeoutMs(defaults)).toBe(30_200);
   });
 

@@ -2,7 +2,7 @@ import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DestinationConfigOf } from '../../config/index.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
-import { Batcher } from '../batcher.ts';
+import { Batcher, keepBusyConcurrency } from '../batcher.ts';
 import type { Destination, DestinationType } from '../types.ts';
 
 type FileConfig = DestinationConfigOf<'file'>;
@@ -70,6 +70,7 @@ class FileArchive implements Destination {
 
 export const fileDestination: DestinationType<FileConfig> = {
   timeoutMs: () => 30_000,
-  defaultConcurrency: () => BATCH.size,
+  // One batch being written and fsynced, the next one filling.
+  defaultConcurrency: () => keepBusyConcurrency(BATCH),
   create: (config) => new FileArchive(config),
 };

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { DestinationConfigOf } from '../../config/index.ts';
 import type { Logger } from '../../ops/logger.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
-import { Batcher } from '../batcher.ts';
+import { Batcher, keepBusyConcurrency } from '../batcher.ts';
 import { DeliveryError, type Destination, type DestinationType } from '../types.ts';
 import { eventToRow, type Row } from './rows.ts';
 import { createTableStatements, insertBatchStatement } from './table.ts';
@@ -222,7 +222,8 @@ class PostgresWarehouse implements Destination {
 export const postgresDestination: DestinationType<PostgresConfig> = {
   // A statement, plus the wait for the batch to fill.
   timeoutMs: (config) => config.timeoutMs + config.batch.waitMs,
-  // Enough deliveries in flight to fill a batch.
-  defaultConcurrency: (config) => config.batch.size,
+  // Enough deliveries in flight for every batch being written and the next one filling.
+  defaultConcurrency: (config) =>
+    keepBusyConcurrency({ size: config.batch.size, parallel: PARALLEL_BATCHES }),
   create: (config, logger) => new PostgresWarehouse(config, logger),
 };
