@@ -155,6 +155,12 @@ describe('http destination: the request', () => {
     }
   });
 
+  it("posts to the URL's path and query string, as configured", async () => {
+    const destination = open({ url: `${baseUrl}/api/v2/calls?tenant=acme&key=a%2Fb#ignored` });
+    await destination.deliver(event, context);
+    expect(server.received.map((request) => request.url)).toEqual(['/api/v2/calls?tenant=acme&key=a%2Fb']);
+  });
+
   it('sends the configured headers and method', async () => {
     const destination = open({
       method: 'PUT',

@@ -13,6 +13,8 @@ import { listSamples, sampleEvent } from '../helpers/samples.ts';
 const context: DeliveryContext = { attempt: 1, logger: pino({ level: 'silent' }) };
 
 interface Received {
+  method: string;
+  url: string;
   headers: IncomingHttpHeaders;
   body: string;
 }
@@ -24,7 +26,12 @@ const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
-    received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+    received.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    });
     respond(res);
   });
 });
@@ -75,6 +82,8 @@ afterAll(async () => {
 describe('slack destination: the built-in message', () => {
   it('posts Block Kit JSON with a text fallback for a missed call', async () => {
     const message = await post('chub-cdr-incoming-missed');
+    expect(received[0]?.method).toBe('POST');
+    expect(received[0]?.url).toBe('/services/T000/B000/XXXXSECRETXXXX');
     expect(received[0]?.headers['content-type']).toBe('application/json');
     expect(message.text).toContain('Missed call from +440000000001');
     expect(message.text).toContain('2 min 7 s');

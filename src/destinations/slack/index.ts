@@ -1,7 +1,7 @@
-import type { Agent } from 'undici';
+import type { Pool } from 'undici';
 import type { DestinationConfigOf } from '../../config/index.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
-import { createAgent, sendJson, USER_AGENT } from '../http/index.ts';
+import { createPool, pathOf, sendJson, USER_AGENT } from '../http/index.ts';
 import { type CompiledTemplate, compileTemplate } from '../template.ts';
 import type { DeliveryContext, DeliveryReceipt, Destination, DestinationType } from '../types.ts';
 import { maskEventNumbers, slackMessage } from './message.ts';
@@ -16,12 +16,14 @@ type SlackConfig = DestinationConfigOf<'slack'>;
  */
 class SlackDestination implements Destination {
   readonly #config: SlackConfig;
-  readonly #agent: Agent;
+  readonly #pool: Pool;
+  readonly #path: string;
   readonly #render: CompiledTemplate | undefined;
 
   constructor(config: SlackConfig) {
     this.#config = config;
-    this.#agent = createAgent(config.timeoutMs);
+    this.#pool = createPool(config.webhookUrl, config.timeoutMs);
+    this.#path = pathOf(config.webhookUrl);
     this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
   }
 
@@ -35,8 +37,8 @@ class SlackDestination implements Destination {
   }
 
   async deliver(event: CallEvent, context: DeliveryContext): Promise<DeliveryReceipt> {
-    const status = await sendJson(this.#agent, {
-      url: this.#config.webhookUrl,
+    const status = await sendJson(this.#pool, {
+      path: this.#path,
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT },
       body: JSON.stringify(this.payload(event)),
@@ -47,7 +49,7 @@ class SlackDestination implements Destination {
   }
 
   close(): Promise<void> {
-    return this.#agent.close();
+    return this.#pool.close();
   }
 }
 
