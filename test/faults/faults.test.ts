@@ -102,7 +102,7 @@ describe('nothing acknowledged is lost', { timeout: 120_000 }, () => {
   it('Redis stopped for 5 s during a steady stream, then restarted', async () => {
     const s = await setup();
     await s.stack.startReceiver();
-    s.stack.startWorker();
+    await s.stack.startWorker();
     let restarted: Promise<void> | undefined;
     const { acknowledged, refused } = await stream(s.stack.url, 150, 30, async (i) => {
       if (i === 30) {
@@ -121,7 +121,7 @@ describe('nothing acknowledged is lost', { timeout: 120_000 }, () => {
   it('Redis killed (SIGKILL) and restarted with AOF on', async () => {
     const s = await setup();
     await s.stack.startReceiver();
-    s.stack.startWorker();
+    await s.stack.startWorker();
     let restarted: Promise<void> | undefined;
     const { acknowledged, refused } = await stream(s.stack.url, 120, 30, async (i) => {
       if (i === 40) {
@@ -138,7 +138,7 @@ describe('nothing acknowledged is lost', { timeout: 120_000 }, () => {
   it('the receiver killed (SIGKILL) mid-stream: every 200 is delivered after its restart', async () => {
     const s = await setup();
     await s.stack.startReceiver();
-    s.stack.startWorker();
+    await s.stack.startWorker();
     let restarted: Promise<void> | undefined;
     const { acknowledged } = await stream(s.stack.url, 120, 40, async (i) => {
       if (i === 50) {
@@ -155,10 +155,10 @@ describe('nothing acknowledged is lost', { timeout: 120_000 }, () => {
   it('a worker killed (SIGKILL) mid-stream: delivered after a new one starts', async () => {
     const s = await setup();
     await s.stack.startReceiver();
-    s.stack.startWorker();
+    await s.stack.startWorker();
     const { acknowledged } = await stream(s.stack.url, 100, 40, async (i) => {
       if (i === 40) await s.stack.kill(s.stack.worker);
-      if (i === 70) s.stack.startWorker();
+      if (i === 70) s.stack.spawnWorker();
     });
     await expectAllDelivered(s, acknowledged);
     await expectLedgerBalanced(s, acknowledged);
@@ -168,7 +168,7 @@ describe('nothing acknowledged is lost', { timeout: 120_000 }, () => {
     const s = await setup({ crm: 'retry: {attempts: 2, delayMs: 10}' });
     s.sink.respond = () => ({ status: 503, body: 'down for maintenance' });
     await s.stack.startReceiver();
-    s.stack.startWorker();
+    await s.stack.startWorker();
     const { acknowledged } = await stream(s.stack.url, 30, 50);
     await waitFor(async () => (await s.stack.ledger()).ledger.destinations?.[0]?.dead === 30, 30_000);
     const dead = await s.stack.ledger();
@@ -192,7 +192,7 @@ describe('nothing acknowledged is lost', { timeout: 120_000 }, () => {
     cleanups.push(() => database.stop('immediate'));
     const s = await setup({ databaseUrl: database.url });
     await s.stack.startReceiver();
-    s.stack.startWorker();
+    await s.stack.startWorker();
     const { acknowledged } = await stream(s.stack.url, 150, 50, async (i) => {
       if (i === 60) database.stop('immediate');
       if (i === 90) await database.start();

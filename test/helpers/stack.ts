@@ -48,9 +48,22 @@ ${destinations}`,
     if (run.child.exitCode !== null) throw new Error(`receiver exited: ${run.output()}`);
   }
 
-  startWorker(): void {
-    this.worker = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: this.configFile });
-    this.#spawned.push(this.worker);
+  /**
+   * Starts a worker process and resolves once it has started its workers (it checks Redis first
+   * and exits if it cannot reach it, so a test that breaks Redis must not do so before this).
+   */
+  async startWorker(): Promise<void> {
+    const run = this.spawnWorker();
+    await waitFor(() => run.output().includes('workers started') || run.child.exitCode !== null, 20_000);
+    if (run.child.exitCode !== null) throw new Error(`worker exited: ${run.output()}`);
+  }
+
+  /** Starts a worker process without waiting for it (a replacement, while the test goes on). */
+  spawnWorker(): Spawned {
+    const run = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: this.configFile });
+    this.worker = run;
+    this.#spawned.push(run);
+    return run;
   }
 
   async kill(run: Spawned | undefined): Promise<void> {
