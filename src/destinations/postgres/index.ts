@@ -5,7 +5,7 @@ import type { CallEvent } from '../../telecmi/index.ts';
 import { Batcher, keepBusyConcurrency } from '../batcher.ts';
 import { DeliveryError, type Destination, type DestinationType } from '../types.ts';
 import { eventToRow, type Row } from './rows.ts';
-import { createTableStatements, insertBatchStatement } from './table.ts';
+import { batchParameters, createTableStatements, insertBatchStatement } from './table.ts';
 
 export { COLUMNS, type ColumnType, eventToRow, type Row, type RowValue } from './rows.ts';
 export { createTableStatements, insertBatchStatement, quoteIdentifier, quoteTable } from './table.ts';
@@ -214,8 +214,7 @@ class PostgresWarehouse implements Destination {
   }
 
   async #insert(rows: Row[]): Promise<void> {
-    const columns = rows[0]?.map((_, column) => rows.map((row) => row[column])) ?? [];
-    await this.#pool.query(this.#insertSql, columns);
+    await this.#pool.query(this.#insertSql, batchParameters(rows));
   }
 }
 
