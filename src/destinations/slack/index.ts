@@ -1,7 +1,6 @@
-import type { Pool } from 'undici';
 import type { DestinationConfigOf } from '../../config/index.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
-import { createPool, pathOf, sendJson, USER_AGENT } from '../http/index.ts';
+import { JsonEndpoint, USER_AGENT } from '../http/index.ts';
 import { type CompiledTemplate, compileTemplate } from '../template.ts';
 import type { DeliveryContext, DeliveryReceipt, Destination, DestinationType } from '../types.ts';
 import { maskEventNumbers, slackMessage } from './message.ts';
@@ -16,14 +15,12 @@ type SlackConfig = DestinationConfigOf<'slack'>;
  */
 class SlackDestination implements Destination {
   readonly #config: SlackConfig;
-  readonly #pool: Pool;
-  readonly #path: string;
+  readonly #endpoint: JsonEndpoint;
   readonly #render: CompiledTemplate | undefined;
 
   constructor(config: SlackConfig) {
     this.#config = config;
-    this.#pool = createPool(config.webhookUrl, config.timeoutMs);
-    this.#path = pathOf(config.webhookUrl);
+    this.#endpoint = new JsonEndpoint(config.webhookUrl, config.timeoutMs);
     this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
   }
 
@@ -37,19 +34,17 @@ class SlackDestination implements Destination {
   }
 
   async deliver(event: CallEvent, context: DeliveryContext): Promise<DeliveryReceipt> {
-    const status = await sendJson(this.#pool, {
-      path: this.#path,
+    const status = await this.#endpoint.send({
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT },
       body: JSON.stringify(this.payload(event)),
-      timeoutMs: this.#config.timeoutMs,
     });
     context.logger.debug({ eventId: event.id, status }, 'slack message posted');
     return { status };
   }
 
   close(): Promise<void> {
-    return this.#pool.close();
+    return this.#endpoint.close();
   }
 }
 
