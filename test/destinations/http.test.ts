@@ -362,7 +362,7 @@ describe('classifyResponse and friends', () => {
 });
 
 describe('httpDestination', () => {
-  it('bounds a delivery by timeoutMs and closes its agent', async () => {
+  it('bounds a delivery by timeoutMs and closes its connection pool', async () => {
     const config = httpConfig({ url: `${baseUrl}/hook`, timeoutMs: 2500 });
     expect(httpDestination.timeoutMs(config)).toBe(2500);
     expect(httpDestination.defaultConcurrency(config)).toBeGreaterThan(1);
