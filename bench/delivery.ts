@@ -203,6 +203,22 @@ function benchEvents(count: number): CallEvent[] {
   });
 }
 
+/** Writes `events` with `inFlight` writes at a time (a new one as one ends); returns events per second. */
+async function rowsPerSecond(
+  inFlight: number,
+  events: CallEvent[],
+  write: (event: CallEvent) => Promise<unknown>,
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < events.length) await write(events[next++] as CallEvent);
+    }),
+  );
+  return events.length / ((performance.now() - started) / 1000);
+}
+
 async function warehouseWrites() {
   const logger = pino({ level: 'silent' });
   const tag = randomBytes(3).toString('hex');
@@ -222,15 +238,9 @@ async function warehouseWrites() {
   await batched.deliver(benchEvents(1)[0] as CallEvent, { attempt: 1, logger }); // creates the table
   const events = benchEvents(ROWS);
   const inFlight = postgresDestination.defaultConcurrency(config(batchedTable));
-  let nextBatched = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (nextBatched < events.length)
-        await batched.deliver(events[nextBatched++] as CallEvent, { attempt: 1, logger });
-    }),
+  const batchedRate = await rowsPerSecond(inFlight, events, (event) =>
+    batched.deliver(event, { attempt: 1, logger }),
   );
-  const batchedRate = ROWS / ((performance.now() - started) / 1000);
   await batched.close();
 
   // One INSERT per row, same columns, same ON CONFLICT: on one connection (row at a time, as a
@@ -242,16 +252,8 @@ async function warehouseWrites() {
   const names = COLUMNS.map(({ name }) => quoteIdentifier(name)).join(', ');
   const params = COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
   const sql = `INSERT INTO ${quoteTable(singleTable)} (${names}) VALUES (${params}) ON CONFLICT (id) DO NOTHING`;
-  const rowAtATime = async (connections: number, rows: CallEvent[]) => {
-    let next = 0;
-    const began = performance.now();
-    await Promise.all(
-      Array.from({ length: connections }, async () => {
-        while (next < rows.length) await pool.query(sql, eventToRow(rows[next++] as CallEvent));
-      }),
-    );
-    return rows.length / ((performance.now() - began) / 1000);
-  };
+  const rowAtATime = (connections: number, rows: CallEvent[]) =>
+    rowsPerSecond(connections, rows, (event) => pool.query(sql, eventToRow(event)));
   const singleRate = await rowAtATime(1, events.slice(0, ROWS / 2));
   const parallelRate = await rowAtATime(4, events.slice(ROWS / 2));
   await pool.query(`DROP TABLE IF EXISTS ${batchedTable}, ${singleTable}`);

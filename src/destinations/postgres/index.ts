@@ -21,6 +21,11 @@ interface Pending {
 const PARALLEL_BATCHES = 3;
 const POOL_SIZE = PARALLEL_BATCHES + 1;
 
+/** How deliveries are gathered and written: the batcher's settings, and the worker's concurrency from them. */
+function batchShape(config: PostgresConfig) {
+  return { size: config.batch.size, waitMs: config.batch.waitMs, parallel: PARALLEL_BATCHES };
+}
+
 /**
  * SQLSTATE classes a single row can cause: data exceptions (22: a NUL byte, a bad timestamp, a
  * number out of range), integrity violations (23: a constraint someone added) and program limits
@@ -100,10 +105,8 @@ class PostgresWarehouse implements Destination {
       this.#logger.warn({ err: error, table: this.#table }, 'postgres: idle connection failed');
     });
     this.#batcher = new Batcher<Pending>({
-      size: config.batch.size,
-      waitMs: config.batch.waitMs,
       // Several batches in flight keep the server busy while the next one is being encoded.
-      parallel: PARALLEL_BATCHES,
+      ...batchShape(config),
       flush: (items) => this.#write(items),
     });
   }
@@ -222,7 +225,6 @@ export const postgresDestination: DestinationType<PostgresConfig> = {
   // A statement, plus the wait for the batch to fill.
   timeoutMs: (config) => config.timeoutMs + config.batch.waitMs,
   // Enough deliveries in flight for every batch being written and the next one filling.
-  defaultConcurrency: (config) =>
-    keepBusyConcurrency({ size: config.batch.size, parallel: PARALLEL_BATCHES }),
+  defaultConcurrency: (config) => keepBusyConcurrency(batchShape(config)),
   create: (config, logger) => new PostgresWarehouse(config, logger),
 };
