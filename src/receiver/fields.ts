@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { parseJsonBody } from '../telecmi/index.ts';
+import { JsonTooDeepError, parseJsonBody } from '../telecmi/index.ts';
 
 export type Fields = Record<string, unknown>;
 
@@ -33,13 +33,11 @@ export async function readFields(c: Context): Promise<FieldsResult> {
   }
   if (text.trim() === '') return emptyBody();
 
-  if (nestedDeeperThan(text, MAX_DEPTH)) {
-    return { ok: false, status: 422, error: `JSON nested deeper than ${MAX_DEPTH} levels` };
-  }
   let body: unknown;
   try {
     body = parseJsonBody(text);
   } catch (error) {
+    if (error instanceof JsonTooDeepError) return { ok: false, status: 422, error: error.message };
     return { ok: false, status: 400, error: `malformed JSON: ${(error as Error).message}` };
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -47,29 +45,6 @@ export async function readFields(c: Context): Promise<FieldsResult> {
     return { ok: false, status: 422, error: `expected a single JSON object, got ${got}` };
   }
   return { ok: true, fields: body as Fields };
-}
-
-/**
- * TeleCMI's payloads are flat. A body nested thousands of levels deep would overflow the parser's
- * or the queue's recursion, so it is refused before parsing: one pass over the text, skipping
- * strings.
- */
-const MAX_DEPTH = 32;
-
-function nestedDeeperThan(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (inString) {
-      if (code === 92 /* \\ */) i++;
-      else if (code === 34 /* " */) inString = false;
-    } else if (code === 34) inString = true;
-    else if (code === 123 /* { */ || code === 91 /* [ */) {
-      if (++depth > limit) return true;
-    } else if (code === 125 /* } */ || code === 93 /* ] */) depth--;
-  }
-  return false;
 }
 
 function fromSearchParams(params: URLSearchParams): Fields {

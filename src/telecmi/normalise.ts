@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CallEvent, EventKind, Provider } from './call-event.ts';
 import { parseJsonBody } from './parse-json.ts';
 
@@ -134,7 +134,8 @@ function epochSecToIso(value: unknown): string | null {
  * `custom` and `extra_params` are strings that usually hold JSON, and sometimes do not
  * (`"{ 'Name': 'Akil', 'ID':8915726 }"`): parsed when possible, else kept as the raw string. A value
  * that is already structured (a JSON body may nest it) is kept as it is; an empty one is "not sent".
- * Parsed losslessly, like the body, so a long number inside keeps its digits.
+ * Parsed losslessly, like the body, so a long number inside keeps its digits; JSON nested deeper
+ * than the body may be is kept as the string too.
  */
 function parseMaybeJson(value: unknown): unknown {
   if (value === undefined || value === null || value === '') return null;
@@ -187,8 +188,6 @@ function eventId(
   status: string | null,
   leg: string | null,
 ): string {
-  return createHash('sha256')
-    .update(`${provider}|${callId}|${kind}|${status}|${leg}`)
-    .digest('hex')
-    .slice(0, 32);
+  // One-shot `hash`: the same digest as `createHash`, without building a Hash object per call.
+  return hash('sha256', `${provider}|${callId}|${kind}|${status}|${leg}`, 'hex').slice(0, 32);
 }

@@ -360,6 +360,11 @@ describe('normalise: custom and extra_params', () => {
     expect(event({ cmiuuid: 'x', extra_params: extra }).extraParams).toBe(extra);
   });
 
+  it('keeps JSON nested deeper than a body may be as the raw string', () => {
+    const custom = `{"n":${'['.repeat(40)}${']'.repeat(40)}}`;
+    expect(event({ cmiuuid: 'x', custom }).custom).toBe(custom);
+  });
+
   it('parses JSON losslessly: a long number inside keeps its digits', () => {
     expect(event({ cmiuuid: 'x', custom: '{"id":12345678901234567890}' }).custom).toEqual({
       id: '12345678901234567890',
@@ -422,6 +427,13 @@ describe('normalise: event id', () => {
     expect(again.id).toBe(first.id);
     expect(again.receivedAt).not.toBe(first.receivedAt);
     expect(again.occurredAt).toBe(first.occurredAt);
+  });
+
+  it('is the same in every release: a resend that crosses an upgrade is still a duplicate', () => {
+    // sha256 of "provider|callId|kind|status|leg", first 32 hex digits; computed once, kept here.
+    expect(event({ cmiuuid: 'abc-123', type: 'cdr', status: 'answered' }).id).toBe(
+      'afd73ed8c53e757840c75325918b0384',
+    );
   });
 
   it('ignores fields that do not identify the notification, and status case', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseJsonBody } from '../../src/telecmi/index.ts';
+import { JsonTooDeepError, MAX_JSON_DEPTH, parseJsonBody } from '../../src/telecmi/index.ts';
 import { listSamples, loadSampleText } from '../helpers/samples.ts';
 
 describe('parseJsonBody', () => {
@@ -74,5 +74,31 @@ describe('parseJsonBody', () => {
   ])('throws a SyntaxError that names the position: %j', (text) => {
     expect(() => parseJsonBody(text)).toThrow(SyntaxError);
     expect(() => parseJsonBody(text)).toThrow(/position \d+/);
+  });
+
+  const nested = (depth: number, inner = '1') =>
+    `${'['.repeat(depth - 1)}{"a":${inner}}${']'.repeat(depth - 1)}`;
+
+  it.each([
+    ['JSON.parse', '1'],
+    ['lossless', '12345678901234567890'],
+  ])('%s path: accepts nesting up to MAX_JSON_DEPTH levels', (_, inner) => {
+    expect(MAX_JSON_DEPTH).toBe(32);
+    expect(() => parseJsonBody(nested(MAX_JSON_DEPTH, inner))).not.toThrow();
+    // Brackets inside strings are text, not nesting.
+    expect(parseJsonBody(`{"s":"${'['.repeat(100)}","n":${inner}}`)).toHaveProperty('s');
+  });
+
+  it.each([
+    ['JSON.parse', MAX_JSON_DEPTH + 1, '1'],
+    ['JSON.parse', 40_000, '1'],
+    ['lossless', MAX_JSON_DEPTH + 1, '12345678901234567890'],
+    // Deep enough to overflow the lossless parser's recursion: refused before it starts.
+    ['lossless', 40_000, '12345678901234567890'],
+  ])('%s path: refuses %i levels of nesting with a JsonTooDeepError', (_, depth, inner) => {
+    expect(() => parseJsonBody(nested(depth, inner))).toThrow(JsonTooDeepError);
+    expect(() => parseJsonBody(nested(depth, inner))).toThrow(
+      `JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+    );
   });
 });
