@@ -1,0 +1,192 @@
+import { type Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ForwarderConfig } from '../config/index.ts';
+import { compileFilter } from '../fanout/filter.ts';
+import { eventOf, type IngestJobData, notificationsOf } from '../queue/ingest.ts';
+import { deliveryJobId, destinationQueueName, INGEST_QUEUE, seenKey } from '../queue/names.ts';
+import type { CallEvent } from '../telecmi/index.ts';
+
+/** What became of an event at one destination. */
+export type DeliveryState =
+  | 'delivered'
+  | 'dead'
+  | 'retrying'
+  | 'in flight'
+  | 'pending'
+  | 'not wanted'
+  | 'awaiting fan-out'
+  | 'no record';
+
+export interface DestinationTrace {
+  destination: string;
+  state: DeliveryState;
+  attemptsMade?: number;
+  attempts?: number;
+  /** When it was delivered, or given up (ISO 8601). */
+  finishedAt?: string;
+  /** The error of the last failed attempt. */
+  lastError?: string;
+  /** Retrying: the back-off before the next attempt, counted from the last one. */
+  retryDelayMs?: number;
+}
+
+/** The fields that say what an event is; never a phone number. */
+export type EventSummary = Pick<
+  CallEvent,
+  'kind' | 'status' | 'provider' | 'callId' | 'direction' | 'leg' | 'receivedAt'
+>;
+
+export interface EventTrace {
+  eventId: string;
+  /** Whether Redis holds anything of it: its ingest job or a delivery. */
+  found: boolean;
+  event?: EventSummary;
+  /** The ingest job that holds it; known while its de-duplication mark lasts (`dedupeWindowSec`). */
+  ingest?: { jobId: string; state: string };
+  destinations: DestinationTrace[];
+}
+
+/**
+ * Follows one event id (the `id` the receiver answers, and every log line carries) through Redis:
+ * the ingest job that holds it, then its delivery job at each destination. Answers "did call X
+ * reach the CRM, and if not, why" without reading logs. Jobs are kept as long as the queues keep
+ * them (ingest: a day; deliveries: a week, dead ones until replayed or removed).
+ */
+export async function traceEvent(
+  config: ForwarderConfig,
+  connection: Redis,
+  eventId: string,
+): Promise<EventTrace> {
+  const { prefix } = config.redis;
+  const ingestQueue = new Queue<IngestJobData>(INGEST_QUEUE, { connection, prefix });
+  const deliveryQueues = config.destinations.map(
+    (destination) => new Queue<CallEvent>(destinationQueueName(destination.name), { connection, prefix }),
+  );
+  try {
+    let event: CallEvent | undefined;
+    let ingest: EventTrace['ingest'];
+    const ingestJobId = await connection.get(seenKey(prefix, eventId));
+    const ingestJob = ingestJobId ? await ingestQueue.getJob(ingestJobId) : undefined;
+    if (ingestJob?.id) {
+      ingest = { jobId: ingestJob.id, state: await ingestJob.getState() };
+      const notification = notificationsOf(ingestJob.data).find(({ id }) => id === eventId);
+      if (notification) event = eventOf(notification);
+    }
+
+    const jobs = await Promise.all(
+      config.destinations.map((destination, index) =>
+        deliveryQueues[index]?.getJob(deliveryJobId(eventId, destination.name)),
+      ),
+    );
+    const delivered = jobs.find((job) => job !== undefined);
+    // Every delivery job carries the event: it tells what the event is once the ingest job is gone.
+    event ??= delivered?.data;
+
+    const destinations = await Promise.all(
+      config.destinations.map(async (destination, index): Promise<DestinationTrace> => {
+        const job = jobs[index];
+        if (job) return deliveryTrace(destination.name, job);
+        // No delivery job: the filter said no, or the fan-out has not run yet, or it is gone.
+        const name = destination.name;
+        if (event && !compileFilter(destination.filter)(event))
+          return { destination: name, state: 'not wanted' };
+        if (ingest && ingest.state !== 'completed') return { destination: name, state: 'awaiting fan-out' };
+        return { destination: name, state: 'no record' };
+      }),
+    );
+    return {
+      eventId,
+      found: ingest !== undefined || delivered !== undefined,
+      event: event && summary(event),
+      ingest,
+      destinations,
+    };
+  } finally {
+    await Promise.all([ingestQueue, ...deliveryQueues].map((queue) => queue.close()));
+  }
+}
+
+function summary(event: CallEvent): EventSummary {
+  const { kind, status, provider, callId, direction, leg, receivedAt } = event;
+  return { kind, status, provider, callId, direction, leg, receivedAt };
+}
+
+async function deliveryTrace(destination: string, job: Job<CallEvent>): Promise<DestinationTrace> {
+  const attempts = { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 };
+  const finishedAt = job.finishedOn === undefined ? undefined : new Date(job.finishedOn).toISOString();
+  switch (await job.getState()) {
+    case 'completed':
+      return { destination, state: 'delivered', ...attempts, finishedAt };
+    case 'failed':
+      return { destination, state: 'dead', ...attempts, finishedAt, lastError: job.failedReason };
+    case 'active':
+      return { destination, state: 'in flight', ...attempts };
+    case 'delayed':
+      // A delayed delivery that has failed before is waiting out its back-off.
+      if (job.attemptsMade > 0) {
+        return {
+          destination,
+          state: 'retrying',
+          ...attempts,
+          lastError: job.failedReason,
+          retryDelayMs: job.delay,
+        };
+      }
+      return { destination, state: 'pending', ...attempts };
+    default:
+      return { destination, state: 'pending', ...attempts };
+  }
+}
+
+/** The trace as a person reads it: the event, then one line per destination. */
+export function formatTrace(trace: EventTrace): string {
+  if (!trace.found)
+    return `event ${trace.eventId}: not found (never received, or older than what Redis keeps)`;
+  const { event, ingest } = trace;
+  const what = event
+    ? `${event.kind} ${event.status ?? '(no status)'} (${event.provider}), call ${event.callId}, received ${event.receivedAt}`
+    : 'kept only by its deliveries';
+  const rows: [string, string, string][] = [
+    [
+      'fan-out',
+      ingest ? (ingest.state === 'completed' ? 'done' : ingest.state) : 'unknown',
+      ingest ? `(ingest job ${ingest.jobId})` : '(its ingest job is no longer kept)',
+    ],
+    ...trace.destinations.map((d): [string, string, string] => [d.destination, d.state, detail(d)]),
+  ];
+  const nameWidth = Math.max(...rows.map(([name]) => name.length));
+  const stateWidth = Math.max(...rows.map(([, state]) => state.length));
+  const lines = rows.map(([name, state, text]) =>
+    `  ${name.padEnd(nameWidth)}  ${state.padEnd(stateWidth)}  ${text}`.trimEnd(),
+  );
+  return [`event ${trace.eventId}: ${what}`, ...lines].join('\n');
+}
+
+function detail(d: DestinationTrace): string {
+  const tries = (n = 0) => `${n} attempt${n === 1 ? '' : 's'}`;
+  switch (d.state) {
+    case 'delivered':
+      return `after ${tries(d.attemptsMade)}, at ${d.finishedAt}`;
+    case 'dead':
+      return `after ${tries(d.attemptsMade)}, at ${d.finishedAt}: ${d.lastError} (npm run replay -- --destination ${d.destination})`;
+    case 'retrying':
+      return `${d.attemptsMade} of ${d.attempts} attempts failed; the next one waits ${duration(d.retryDelayMs ?? 0)}: ${d.lastError}`;
+    case 'in flight':
+      return `attempt ${(d.attemptsMade ?? 0) + 1} of ${d.attempts}`;
+    case 'pending':
+      return 'queued';
+    case 'not wanted':
+      return 'its filter does not take this event';
+    case 'awaiting fan-out':
+      return 'the fan-out has not reached it yet';
+    case 'no record':
+      return 'no delivery job: removed after the time deliveries are kept, or the destination is newer than the event';
+  }
+}
+
+function duration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 2 * 3600_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 3600_000)} h`;
+}

@@ -1,0 +1,135 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { traceEvent } from '../../src/ops/trace.ts';
+import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
+import { spawnEntry, writeTempConfig } from '../helpers/process.ts';
+import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
+import { loadSample } from '../helpers/samples.ts';
+import { Sink } from '../helpers/sink.ts';
+
+describe('tracing one event through the forwarder', () => {
+  let ok: Sink;
+  let flaky: Sink;
+  let broken: Sink;
+  let p: Pipeline;
+  let redis: Redis;
+  let configFile: string;
+  let eventId: string;
+  const trace = async (...args: string[]) => {
+    const run = spawnEntry('scripts/trace.ts', { FORWARDER_CONFIG: configFile, LOG_LEVEL: 'silent' }, args);
+    const code = await run.exited;
+    return { code, output: run.output().trim() };
+  };
+
+  beforeAll(async () => {
+    [ok, flaky, broken] = await Promise.all([Sink.start(), Sink.start(), Sink.start()]);
+    // Retry-After sets the back-off (full jitter alone would make it random).
+    flaky.respond = () => ({ status: 503, headers: { 'retry-after': '600' }, body: 'maintenance' });
+    broken.respond = () => ({ status: 404, body: 'no such hook' });
+    const yaml = `destinations:
+  - {name: crm, type: http, url: "${ok.url}"}
+  - {name: flaky, type: http, url: "${flaky.url}", retry: {attempts: 5, delayMs: 1000}}
+  - {name: broken, type: http, url: "${broken.url}"}
+  - {name: live-only, type: http, url: "${ok.url}", filter: {kind: event}}
+`;
+    p = await startPipeline(yaml);
+    redis = new Redis(REDIS_URL);
+    configFile = writeTempConfig(`redis: {url: "${REDIS_URL}", prefix: ${p.config.redis.prefix}}\n${yaml}`);
+    const answer = await p.post(loadSample('chub-cdr-incoming-answered.json'));
+    eventId = answer.body.id;
+    await waitFor(async () => {
+      const [crm, flakyJob, brokenJob] = await Promise.all(
+        ['crm', 'flaky', 'broken'].map((name) => p.queue(name).getJob(`${eventId}.${name}`)),
+      );
+      return (
+        (await crm?.getState()) === 'completed' &&
+        (await brokenJob?.getState()) === 'failed' &&
+        (await flakyJob?.getState()) === 'delayed'
+      );
+    }, 15_000);
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await p.stop();
+    await Promise.all([ok.close(), flaky.close(), broken.close()]);
+  });
+
+  it('says, per destination, what became of it: delivered, retrying, dead or not wanted', async () => {
+    const result = await traceEvent(p.config, redis, eventId);
+    expect(result.found).toBe(true);
+    expect(result.event).toMatchObject({ kind: 'cdr', status: 'answered', provider: 'chub' });
+    expect(result.ingest).toEqual({ jobId: expect.any(String), state: 'completed' });
+    const byName = Object.fromEntries(result.destinations.map((d) => [d.destination, d]));
+    expect(byName.crm).toMatchObject({ state: 'delivered', attemptsMade: 1, finishedAt: expect.any(String) });
+    expect(byName.flaky).toMatchObject({
+      state: 'retrying',
+      attemptsMade: 1,
+      attempts: 5,
+      lastError: 'HTTP 503: maintenance',
+      retryDelayMs: 600_000,
+    });
+    expect(byName.broken).toMatchObject({
+      state: 'dead',
+      attemptsMade: 1,
+      lastError: 'HTTP 404: no such hook',
+      finishedAt: expect.any(String),
+    });
+    expect(byName['live-only']).toEqual({ destination: 'live-only', state: 'not wanted' });
+  });
+
+  it('npm run trace prints one line per destination, without phone numbers', async () => {
+    const { code, output } = await trace(eventId);
+    expect(code).toBe(0);
+    const lines = output.split('\n');
+    expect(lines[0]).toMatch(
+      new RegExp(`^event ${eventId}: cdr answered \\(chub\\), call \\S+, received \\S+Z$`),
+    );
+    expect(lines[1]).toMatch(/^ {2}fan-out +done +\(ingest job \S+\)$/);
+    expect(lines.slice(2)).toEqual([
+      expect.stringMatching(/^ {2}crm +delivered +after 1 attempt, at \S+Z$/),
+      expect.stringMatching(
+        /^ {2}flaky +retrying +1 of 5 attempts failed; the next one waits 10 min: HTTP 503: maintenance$/,
+      ),
+      expect.stringMatching(
+        /^ {2}broken +dead +after 1 attempt, at \S+Z: HTTP 404: no such hook \(npm run replay -- --destination broken\)$/,
+      ),
+      expect.stringMatching(/^ {2}live-only +not wanted +its filter does not take this event$/),
+    ]);
+    const sample = loadSample('chub-cdr-incoming-answered.json');
+    for (const number of [sample.from, sample.to]) expect(output).not.toContain(String(number));
+  });
+
+  it('--json prints the same as one JSON object per event', async () => {
+    const { code, output } = await trace('--json', eventId);
+    expect(code).toBe(0);
+    expect(JSON.parse(output)).toEqual(
+      JSON.parse(JSON.stringify(await traceEvent(p.config, redis, eventId))),
+    );
+  });
+
+  it('an id Redis knows nothing of: says so and exits 1; no id at all: usage, exit 2', async () => {
+    const unknown = '0123456789abcdef0123456789abcdef';
+    expect(await trace(unknown)).toEqual({
+      code: 1,
+      output: `event ${unknown}: not found (never received, or older than what Redis keeps)`,
+    });
+    const none = await trace();
+    expect(none.code).toBe(2);
+    expect(none.output).toContain('usage: npm run trace -- EVENT_ID');
+  });
+
+  it('an event not fanned out yet is "awaiting fan-out" everywhere', async () => {
+    const stalled = await startPipeline(`destinations:\n  - {name: crm, type: http, url: "${ok.url}"}\n`, {
+      roles: 'crm',
+    });
+    try {
+      const { body } = await stalled.post(loadSample('chub-cdr-incoming-missed.json'));
+      const result = await traceEvent(stalled.config, redis, body.id);
+      expect(result.ingest?.state).toBe('waiting');
+      expect(result.event).toMatchObject({ kind: 'cdr', status: 'missed' });
+      expect(result.destinations).toEqual([{ destination: 'crm', state: 'awaiting fan-out' }]);
+    } finally {
+      await stalled.stop();
+    }
+  });
+});
