@@ -132,9 +132,10 @@ export const ReceiverConfig = v.strictObject({
 export const WorkersConfig = v.strictObject({
   /**
    * How often a worker looks for jobs (deliveries, and notifications awaiting the fan-out) whose
-   * worker died (their lock expired) and puts them back in the queue.
+   * worker died (their lock expired) and puts them back in the queue. Each check is one Redis
+   * call per queue.
    */
-  stalledIntervalMs: v.optional(integer(500, 600_000), 30_000),
+  stalledIntervalMs: v.optional(integer(500, 600_000), 5_000),
   /**
    * Port of the worker process's own HTTP server for `/metrics` (Prometheus) and `/healthz`;
    * `0` turns it off. Not started by `npm start`, whose receiver serves `/metrics` for everything.

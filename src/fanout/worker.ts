@@ -9,6 +9,9 @@ import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { compileFilter } from './filter.ts';
 
+/** How long a fan-out job stays locked to its worker without a renewal (renewed every half of it). */
+export const FANOUT_LOCK_MS = 10_000;
+
 interface Route {
   name: string;
   wants: (event: CallEvent) => boolean;
@@ -85,6 +88,11 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       connection,
       prefix,
       concurrency: 50,
+      // A fan-out job takes milliseconds (it only writes to Redis), so a short lock is safe and
+      // lets the batch of a worker that died go back to the queue within seconds, not half a
+      // minute (BullMQ's default). Should a stalled event loop let it expire, the job running
+      // twice adds nothing: delivery job ids are deterministic.
+      lockDuration: FANOUT_LOCK_MS,
       ...stalledJobOptions(config.workers.stalledIntervalMs),
     },
   );
