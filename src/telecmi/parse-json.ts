@@ -48,7 +48,7 @@ export function parseJsonBody(text: string): unknown {
     try {
       value = JSON.parse(text);
     } catch {
-      // Fall through: the lossless parser gives the same verdict, and its message always names the
+      // Malformed: the lossless parser gives the same verdict, and its message always names the
       // position (`JSON.parse` says only "Unexpected end of JSON input" for a truncated body).
       return parseLossless(text);
     }
