@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { DestinationConfig, ForwarderConfig } from '../config/index.ts';
 import { destinationTypeOf } from '../destinations/registry.ts';
 import { DeliveryError } from '../destinations/types.ts';
@@ -48,10 +48,21 @@ export function startDeliveryWorker(
   const timeoutMs = type.timeoutMs(destinationConfig);
   const labels = { destination: name };
   initDeliverySeries(name);
+  /**
+   * Until when the destination asked us to wait ("Retry-After" on a 429 or 503): no delivery goes
+   * to it before then, not only the one it refused. This process's own (it ends with it); another
+   * process of the destination holds off once it gets such an answer itself.
+   */
+  let holdUntil = 0;
 
   const worker = new Worker<CallEvent>(
     destinationQueueName(name),
-    async (job) => {
+    async (job, token) => {
+      if (holdUntil > Date.now() && token) {
+        // Back to the queue until the hold ends, without spending an attempt.
+        await job.moveToDelayed(holdUntil, token);
+        throw new DelayedError();
+      }
       const event = job.data;
       const attempt = job.attemptsMade + 1;
       const started = performance.now();
@@ -79,6 +90,16 @@ export function startDeliveryWorker(
           { eventId: event.id, attempt, outcome, status, err: (error as Error).message },
           'delivery failed',
         );
+        if (error instanceof DeliveryError && error.retryAfterMs !== undefined) {
+          const until = Date.now() + Math.min(error.retryAfterMs, destinationConfig.retry.maxDelayMs);
+          if (until > holdUntil) {
+            holdUntil = until;
+            log.warn(
+              { status, until: new Date(until).toISOString() },
+              'destination asked to wait (Retry-After): no deliveries to it until then',
+            );
+          }
+        }
         // UnrecoverableError: BullMQ fails the job now, whatever attempts are left.
         if (permanent) throw new UnrecoverableError((error as Error).message);
         throw error;

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startDeliveryWorker } from '../../src/delivery/worker.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
 import { PG_URL, type Pipeline, startPipeline, withPg } from '../helpers/pipeline.ts';
+import { silentLogger } from '../helpers/receiver.ts';
 import { waitFor } from '../helpers/redis-server.ts';
 import { loadSample } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
@@ -112,6 +114,42 @@ destinations:
     await waitFor(() => crm.requests.length === 2, 10_000);
     const [first, second] = crm.requests;
     expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('a Retry-After holds off the whole destination, not only the delivery it refused', async () => {
+    const crm = await sink();
+    crm.respond = (_request, index) =>
+      index === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 };
+    // The fan-out alone first, so that three deliveries wait when the destination's worker starts.
+    running.pipeline = await startPipeline(
+      `destinations:\n  - {name: crm, type: http, url: "${crm.url}", concurrency: 1, ${fastRetry}}\n`,
+      { roles: 'fanout' },
+    );
+    const p = running.pipeline;
+    for (const name of [
+      'chub-event-incoming-waiting',
+      'chub-cdr-incoming-missed',
+      'chub-cdr-incoming-answered',
+    ])
+      await p.post(loadSample(name));
+    await waitFor(async () => (await p.queue('crm').getWaitingCount()) === 3);
+
+    const [crmConfig] = p.config.destinations;
+    if (!crmConfig) throw new Error('the config has no destination');
+    const worker = startDeliveryWorker(p.config, crmConfig, silentLogger);
+    try {
+      await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 3, 15_000);
+    } finally {
+      await worker.close();
+    }
+    const [refused, next] = crm.requests;
+    // Nothing went to the destination while it asked to wait: not the retry, not the other two.
+    expect((next?.at ?? 0) - (refused?.at ?? 0)).toBeGreaterThanOrEqual(2000);
+    expect(crm.requests).toHaveLength(4);
+    expect(new Set(crm.requests.slice(1).map((request) => request.headers['webhook-id'])).size).toBe(3);
+    // Held back, the other two spent no attempt: each was sent once and delivered.
+    const attempts = (await p.queue('crm').getJobs(['completed'])).map((job) => job.attemptsMade).sort();
+    expect(attempts).toEqual([1, 1, 2]);
   });
 
   it('the same event twice: one delivery and one row', async () => {
