@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
-import { spawnEntry, writeTempConfig } from '../helpers/process.ts';
+import { runScript, writeTempConfig } from '../helpers/process.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { listSamples, loadSample } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
@@ -9,11 +9,7 @@ describe('npm run replay', () => {
   let crm: Sink;
   let p: Pipeline;
   let configFile: string;
-  const replay = async (...args: string[]) => {
-    const run = spawnEntry('scripts/replay.ts', { FORWARDER_CONFIG: configFile, LOG_LEVEL: 'silent' }, args);
-    const code = await run.exited;
-    return { code, output: run.output().trim() };
-  };
+  const replay = (...args: string[]) => runScript('scripts/replay.ts', configFile, args);
 
   beforeAll(async () => {
     crm = await Sink.start();

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PG_URL } from '../helpers/pipeline.ts';
 import { OwnPostgres } from '../helpers/postgres-server.ts';
-import { spawnEntry } from '../helpers/process.ts';
+import { runScript } from '../helpers/process.ts';
 import { OwnRedis, waitFor } from '../helpers/redis-server.ts';
 import { Sink } from '../helpers/sink.ts';
 import { Stack, stream } from '../helpers/stack.ts';
@@ -177,12 +177,10 @@ describe('nothing acknowledged is lost', { timeout: 120_000 }, () => {
     expect(dead.ledger.destinations[0]).toMatchObject({ routed: 30, delivered: 0, dead: 30, missing: 0 });
 
     s.sink.respond = () => ({ status: 200 });
-    const replay = spawnEntry('scripts/replay.ts', { FORWARDER_CONFIG: s.stack.configFile }, [
-      '--destination',
-      'crm',
-    ]);
-    expect(await replay.exited).toBe(0);
-    expect(replay.output()).toContain('re-queued 30 dead deliveries of crm');
+    expect(await runScript('scripts/replay.ts', s.stack.configFile, ['--destination', 'crm'])).toEqual({
+      code: 0,
+      output: 're-queued 30 dead deliveries of crm',
+    });
     await expectAllDelivered(s, acknowledged);
     await expectLedgerBalanced(s, acknowledged);
   });

@@ -36,3 +36,14 @@ export function spawnEntry(entry: string, env: Record<string, string>, args: str
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, output: () => output, exited };
 }
+
+/** Runs an npm script's entry point (`scripts/*.ts`) against a config file, to its end. */
+export async function runScript(
+  entry: string,
+  configFile: string,
+  args: string[] = [],
+): Promise<{ code: number | null; output: string }> {
+  const run = spawnEntry(entry, { FORWARDER_CONFIG: configFile, LOG_LEVEL: 'silent' }, args);
+  const code = await run.exited;
+  return { code, output: run.output().trim() };
+}

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ledger } from '../../src/ops/ledger.ts';
-import { type Spawned, spawnEntry, writeTempConfig } from './process.ts';
+import { runScript, type Spawned, spawnEntry, writeTempConfig } from './process.ts';
 import { uniquePrefix } from './receiver.ts';
 import { freePort, waitFor } from './redis-server.ts';
 
@@ -74,11 +74,8 @@ ${destinations}`,
 
   /** `npm run ledger -- --json` against this stack. */
   async ledger(): Promise<{ code: number | null; ledger: Ledger }> {
-    const run = spawnEntry('scripts/ledger.ts', { FORWARDER_CONFIG: this.configFile, LOG_LEVEL: 'silent' }, [
-      '--json',
-    ]);
-    const code = await run.exited;
-    return { code, ledger: JSON.parse(run.output().trim().split('\n').pop() ?? '{}') as Ledger };
+    const { code, output } = await runScript('scripts/ledger.ts', this.configFile, ['--json']);
+    return { code, ledger: JSON.parse(output.split('\n').pop() ?? '{}') as Ledger };
   }
 
   async stop(): Promise<void> {

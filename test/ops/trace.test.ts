@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { traceEvent } from '../../src/ops/trace.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
-import { spawnEntry, writeTempConfig } from '../helpers/process.ts';
+import { runScript, writeTempConfig } from '../helpers/process.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { loadSample } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
@@ -15,11 +15,7 @@ describe('tracing one event through the forwarder', () => {
   let redis: Redis;
   let configFile: string;
   let eventId: string;
-  const trace = async (...args: string[]) => {
-    const run = spawnEntry('scripts/trace.ts', { FORWARDER_CONFIG: configFile, LOG_LEVEL: 'silent' }, args);
-    const code = await run.exited;
-    return { code, output: run.output().trim() };
-  };
+  const trace = (...args: string[]) => runScript('scripts/trace.ts', configFile, args);
 
   beforeAll(async () => {
     [ok, flaky, broken] = await Promise.all([Sink.start(), Sink.start(), Sink.start()]);
