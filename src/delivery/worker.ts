@@ -90,8 +90,9 @@ export function startDeliveryWorker(
           { eventId: event.id, attempt, outcome, status, err: (error as Error).message },
           'delivery failed',
         );
-        if (error instanceof DeliveryError && error.retryAfterMs !== undefined) {
-          const until = Date.now() + Math.min(error.retryAfterMs, destinationConfig.retry.maxDelayMs);
+        const waitMs = error instanceof DeliveryError ? (error.retryAfterMs ?? 0) : 0;
+        if (waitMs > 0) {
+          const until = Date.now() + Math.min(waitMs, destinationConfig.retry.maxDelayMs);
           if (until > holdUntil) {
             holdUntil = until;
             log.warn(
