@@ -12,6 +12,7 @@ export type DeliveryState =
   | 'dead'
   | 'retrying'
   | 'in flight'
+  | 'held'
   | 'pending'
   | 'not wanted'
   | 'awaiting fan-out'
@@ -122,17 +123,16 @@ async function deliveryTrace(destination: string, job: Job<CallEvent>): Promise<
     case 'active':
       return { destination, state: 'in flight', ...attempts };
     case 'delayed':
-      // A delayed delivery that has failed before is waiting out its back-off.
-      if (job.attemptsMade > 0) {
-        return {
-          destination,
-          state: 'retrying',
-          ...attempts,
-          lastError: job.failedReason,
-          retryDelayMs: job.delay,
-        };
-      }
-      return { destination, state: 'pending', ...attempts };
+      // Deliveries are added without a delay: one that never ran was held back by a Retry-After;
+      // one that has failed before is waiting out its back-off.
+      if (job.attemptsMade === 0) return { destination, state: 'held', ...attempts };
+      return {
+        destination,
+        state: 'retrying',
+        ...attempts,
+        lastError: job.failedReason,
+        retryDelayMs: job.delay,
+      };
     default:
       return { destination, state: 'pending', ...attempts };
   }
@@ -173,6 +173,8 @@ function detail(d: DestinationTrace): string {
       return `${d.attemptsMade} of ${d.attempts} attempts failed; the next one waits ${duration(d.retryDelayMs ?? 0)}: ${d.lastError}`;
     case 'in flight':
       return `attempt ${(d.attemptsMade ?? 0) + 1} of ${d.attempts}`;
+    case 'held':
+      return 'not sent yet: the destination asked to wait (Retry-After)';
     case 'pending':
       return 'queued';
     case 'not wanted':

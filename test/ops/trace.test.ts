@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { traceEvent } from '../../src/ops/trace.ts';
+import { formatTrace, traceEvent } from '../../src/ops/trace.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
 import { runScript, writeTempConfig } from '../helpers/process.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
@@ -126,6 +126,35 @@ describe('tracing one event through the forwarder', () => {
       expect(result.destinations).toEqual([{ destination: 'crm', state: 'awaiting fan-out' }]);
     } finally {
       await stalled.stop();
+    }
+  });
+
+  it('a delivery held back by a Retry-After is "held"', async () => {
+    const limited = await Sink.start();
+    limited.respond = () => ({ status: 429, headers: { 'retry-after': '600' }, body: 'slow down' });
+    const held = await startPipeline(
+      `destinations:\n  - {name: chat, type: http, url: "${limited.url}", concurrency: 1}\n`,
+    );
+    try {
+      const [first, second] = [
+        await held.post(loadSample('chub-cdr-incoming-missed.json')),
+        await held.post(loadSample('chub-cdr-incoming-answered.json')),
+      ];
+      // The first is refused (a retry in 10 min); the second, taken during the hold, waits unsent.
+      await waitFor(async () => (await held.queue('chat').getDelayedCount()) === 2);
+      expect(limited.requests).toHaveLength(1);
+      const refused = limited.requests[0]?.headers['webhook-id'];
+      const other = refused === first.body.id ? second.body.id : first.body.id;
+      const result = await traceEvent(held.config, redis, other);
+      expect(result.destinations).toEqual([
+        { destination: 'chat', state: 'held', attemptsMade: 0, attempts: 16 },
+      ]);
+      expect(formatTrace(result).split('\n').pop()).toMatch(
+        /^ {2}chat +held +not sent yet: the destination asked to wait \(Retry-After\)$/,
+      );
+    } finally {
+      await held.stop();
+      await limited.close();
     }
   });
 });
