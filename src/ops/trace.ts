@@ -79,9 +79,9 @@ export async function traceEvent(
         deliveryQueues[index]?.getJob(deliveryJobId(eventId, destination.name)),
       ),
     );
-    const delivered = jobs.find((job) => job !== undefined);
+    const anyDelivery = jobs.find((job) => job !== undefined);
     // Every delivery job carries the event: it tells what the event is once the ingest job is gone.
-    event ??= delivered?.data;
+    event ??= anyDelivery?.data;
 
     const destinations = await Promise.all(
       config.destinations.map(async (destination, index): Promise<DestinationTrace> => {
@@ -97,7 +97,7 @@ export async function traceEvent(
     );
     return {
       eventId,
-      found: ingest !== undefined || delivered !== undefined,
+      found: ingest !== undefined || anyDelivery !== undefined,
       event: event && summary(event),
       ingest,
       destinations,
