@@ -21,11 +21,6 @@ export interface RunningDelivery {
   close(): Promise<void>;
 }
 
-export interface DeliveryWorkerOptions {
-  /** How often BullMQ looks for jobs whose worker died (their lock expired). */
-  stalledIntervalMs?: number;
-}
-
 /**
  * Runs one destination: takes its jobs, hands each event to the destination, and lets BullMQ retry
  * (with our back-off) or dead-letter what fails. Several processes may run the same destination;
@@ -35,7 +30,6 @@ export function startDeliveryWorker(
   config: ForwarderConfig,
   destinationConfig: DestinationConfig,
   logger: Logger,
-  options: DeliveryWorkerOptions = {},
 ): RunningDelivery {
   const { name } = destinationConfig;
   const type = destinationTypeOf(destinationConfig);
@@ -116,7 +110,7 @@ export function startDeliveryWorker(
       // The lock outlasts the longest delivery, so a slow destination never has its job taken
       // over by another worker while it is still running.
       lockDuration: Math.max(5_000, timeoutMs * 2),
-      ...stalledJobOptions(options.stalledIntervalMs ?? 30_000),
+      ...stalledJobOptions(config.workers.stalledIntervalMs),
       settings: {
         backoffStrategy: (attemptsMade, backoffType, error) =>
           backoffType === BACKOFF_TYPE ? retryDelayMs(destinationConfig.retry, attemptsMade, error) : 0,

@@ -32,11 +32,7 @@ export function startWorkers(config: ForwarderConfig, logger: Logger, roles: Set
   if (roles.has(FANOUT)) services.push(startFanout(config, logger));
   for (const destination of config.destinations) {
     if (roles.has(destination.name)) {
-      services.push(
-        startDeliveryWorker(config, destination, logger, {
-          stalledIntervalMs: config.workers.stalledIntervalMs,
-        }),
-      );
+      services.push(startDeliveryWorker(config, destination, logger));
     }
   }
   logger.info({ roles: [...roles] }, 'workers started');
