@@ -86,17 +86,36 @@ ${destinations}`,
 
 /**
  * Sends `count` distinct notifications, `perSecond` at a time, and records which were acknowledged
- * (200). Connection errors and 5xx are recorded as not acknowledged: the sender would resend them.
+ * (200). An answer other than 200 counts as refused. A request with no answer at all (the receiver
+ * is down, or died before answering) counts as refused too, unless `resendUnanswered`: then it is
+ * sent again every 250 ms, for up to 20 s, as TeleCMI resends. A receiver that died after storing
+ * a notification but before answering then answers the resend `duplicate: true`, with its id.
  */
 export async function stream(
   url: string,
   count: number,
   perSecond: number,
   during?: (sent: number) => Promise<void> | void,
+  options: { resendUnanswered?: boolean } = {},
 ): Promise<{ acknowledged: Set<string>; refused: number }> {
   const acknowledged = new Set<string>();
   let refused = 0;
   const inFlight: Promise<void>[] = [];
+  const send = async (body: string, tries = 80): Promise<void> => {
+    let response: Response;
+    try {
+      response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    } catch {
+      if (!options.resendUnanswered || tries <= 1) {
+        refused += 1;
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      return send(body, tries - 1);
+    }
+    if (response.status === 200) acknowledged.add(((await response.json()) as { id: string }).id);
+    else refused += 1;
+  };
   for (let i = 0; i < count; i++) {
     const body = JSON.stringify({
       type: i % 3 === 0 ? 'event' : 'cdr',
@@ -108,16 +127,7 @@ export async function stream(
       time: Date.now(),
       answeredsec: i % 60,
     });
-    inFlight.push(
-      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-        .then(async (response) => {
-          if (response.status === 200) acknowledged.add(((await response.json()) as { id: string }).id);
-          else refused += 1;
-        })
-        .catch(() => {
-          refused += 1;
-        }),
-    );
+    inFlight.push(send(body));
     await during?.(i);
     await new Promise((resolve) => setTimeout(resolve, 1000 / perSecond));
   }
