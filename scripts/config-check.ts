@@ -83,6 +83,9 @@ function describeDelivery(destination: DestinationConfig): string {
   }
   const rateLimit = destination.rateLimit ?? type.defaultRateLimit;
   if (rateLimit) parts.push(`rate limit ${rateLimit.max}/${duration(rateLimit.perMs)}`);
+  const breaker = destination.circuitBreaker;
+  if (breaker)
+    parts.push(`circuit breaker: ${breaker.failures} failures in a row hold it ${duration(breaker.pauseMs)}`);
   parts.push(`concurrency ${destination.concurrency ?? type.defaultConcurrency(destination)}`);
   return parts.join(', ');
 }

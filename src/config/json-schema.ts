@@ -81,6 +81,11 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
     'Deliveries in flight per worker process. Default per type: http 10, slack 1, postgres 4 x batch.size (3 batches written at once, 1 filling), file 1000 (a batch of 500 written, 1 filling).',
   'destinations[].rateLimit':
     '{max, perMs}: at most max deliveries per perMs across all workers of this destination. Slack default: {max: 1, perMs: 1000}.',
+  'destinations[].circuitBreaker':
+    'Off unless present ({} for the defaults): after failures retryable failures in a row, no delivery goes to the destination for pauseMs (all worker processes); a failure after that holds it again, a success ends it.',
+  'destinations[].circuitBreaker.failures':
+    'Retryable failures in a row, in one worker process, that open the circuit.',
+  'destinations[].circuitBreaker.pauseMs': 'How long an open circuit holds the destination.',
   'destinations[http]': 'type: http: a CRM or any webhook.',
   'destinations[http].url': 'http:// or https:// URL the event is sent to.',
   'destinations[http].headers': 'Extra request headers, e.g. {Authorization: "Bearer ${CRM_TOKEN}"}.',

@@ -43,6 +43,17 @@ export const RateLimitConfig = v.strictObject({
   perMs: integer(1),
 });
 
+/**
+ * Holds a destination that keeps failing, so that an outage costs it a few requests instead of
+ * every retry, and the deliveries not yet tried wait (without spending attempts) until it is back.
+ */
+export const CircuitBreakerConfig = v.strictObject({
+  /** Retryable failures in a row, in one worker process, that open the circuit. */
+  failures: v.optional(integer(1, 10_000), 10),
+  /** How long an open circuit holds the destination; a failure after it opens it again. */
+  pauseMs: v.optional(integer(1, 24 * 60 * 60 * 1000), 30_000),
+});
+
 /** What every destination has, whatever its type. */
 const commonDestinationKeys = {
   name,
@@ -54,6 +65,8 @@ const commonDestinationKeys = {
    */
   concurrency: v.optional(integer(1, 50_000)),
   rateLimit: v.optional(RateLimitConfig),
+  /** Off unless present (`circuitBreaker: {}` turns it on with its defaults). */
+  circuitBreaker: v.optional(CircuitBreakerConfig),
   /**
    * Allow a URL that points at a link-local or cloud metadata address (169.254.0.0/16, fe80::/10,
    * metadata.google.internal). Off by default: such an address in a webhook URL is almost always an

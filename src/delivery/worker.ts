@@ -10,6 +10,7 @@ import {
   statusClass,
   watchQueues,
 } from '../ops/metrics.ts';
+import { HOLD_ONLY_LIMITER, holdQueue } from '../queue/hold.ts';
 import { destinationQueueName } from '../queue/names.ts';
 import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
@@ -42,12 +43,29 @@ export function startDeliveryWorker(
   const timeoutMs = type.timeoutMs(destinationConfig);
   const labels = { destination: name };
   initDeliverySeries(name);
+  // For the `cdrf_queue_*` gauges of this process, and the destination's hold.
+  const queue = new Queue<CallEvent>(destinationQueueName(name), { connection, prefix: config.redis.prefix });
   /**
-   * Until when the destination asked us to wait ("Retry-After" on a 429 or 503): no delivery goes
-   * to it before then, not only the one it refused. This process's own (it ends with it); another
-   * process of the destination holds off once it gets such an answer itself.
+   * Until when no delivery goes to the destination, not only the one it refused: it asked us to
+   * wait ("Retry-After" on a 429 or 503), or it keeps failing (`circuitBreaker`). The hold is kept
+   * in Redis (src/queue/hold.ts), so the workers of every process hold off; this copy catches a
+   * delivery this process took just before it was set.
    */
   let holdUntil = 0;
+  /** Holds the destination for `ms` (never shortens a hold), here and, through Redis, everywhere. */
+  async function hold(ms: number, message: string, fields: Record<string, unknown>): Promise<void> {
+    const until = Date.now() + ms;
+    if (until <= holdUntil) return;
+    holdUntil = until;
+    log.warn({ ...fields, until: new Date(until).toISOString() }, message);
+    // Not fatal: without it, other processes only go on until their own first refusal.
+    await holdQueue(connection, queue, until - Date.now()).catch((holdError: Error) =>
+      log.warn({ err: holdError.message }, 'could not share the hold with other workers'),
+    );
+  }
+  const breaker = destinationConfig.circuitBreaker;
+  /** Retryable failures since the last answer that was not one (this process's). */
+  let failuresInARow = 0;
 
   const worker = new Worker<CallEvent>(
     destinationQueueName(name),
@@ -62,6 +80,9 @@ export function startDeliveryWorker(
       const started = performance.now();
       try {
         const receipt = await destination.deliver(event, { attempt, logger: log });
+        if (breaker && failuresInARow >= breaker.failures)
+          log.info({ failuresInARow }, 'destination answers again: circuit closed');
+        failuresInARow = 0;
         const seconds = (performance.now() - started) / 1000;
         metrics.deliveries.inc({
           ...labels,
@@ -84,17 +105,24 @@ export function startDeliveryWorker(
           { eventId: event.id, attempt, outcome, status, err: (error as Error).message },
           'delivery failed',
         );
+        // A refusal for good is an answer: the destination is up.
+        failuresInARow = permanent ? 0 : failuresInARow + 1;
         const waitMs = error instanceof DeliveryError ? (error.retryAfterMs ?? 0) : 0;
-        if (waitMs > 0) {
-          const until = Date.now() + Math.min(waitMs, destinationConfig.retry.maxDelayMs);
-          if (until > holdUntil) {
-            holdUntil = until;
-            log.warn(
-              { status, until: new Date(until).toISOString() },
-              'destination asked to wait (Retry-After): no deliveries to it until then',
-            );
-          }
-        }
+        if (waitMs > 0)
+          await hold(
+            Math.min(waitMs, destinationConfig.retry.maxDelayMs),
+            'destination asked to wait (Retry-After): no deliveries to it until then',
+            { status },
+          );
+        else if (breaker && failuresInARow >= breaker.failures)
+          await hold(
+            breaker.pauseMs,
+            'circuit open: the destination keeps failing; no deliveries to it until then',
+            {
+              status,
+              failuresInARow,
+            },
+          );
         // UnrecoverableError: BullMQ fails the job now, whatever attempts are left.
         if (permanent) throw new UnrecoverableError((error as Error).message);
         throw error;
@@ -106,7 +134,8 @@ export function startDeliveryWorker(
       connection,
       prefix: config.redis.prefix,
       concurrency: destinationConfig.concurrency ?? type.defaultConcurrency(destinationConfig),
-      limiter: rateLimit ? { max: rateLimit.max, duration: rateLimit.perMs } : undefined,
+      // Always a limiter: BullMQ reads the hold (the rate-limit key) only for workers that have one.
+      limiter: rateLimit ? { max: rateLimit.max, duration: rateLimit.perMs } : HOLD_ONLY_LIMITER,
       // The lock outlasts the longest delivery, so a slow destination never has its job taken
       // over by another worker while it is still running.
       lockDuration: Math.max(5_000, timeoutMs * 2),
@@ -118,8 +147,6 @@ export function startDeliveryWorker(
     },
   );
   worker.on('error', (error) => log.warn({ err: error.message }, 'delivery worker error'));
-  // For the `cdrf_queue_*` gauges of this process.
-  const queue = new Queue<CallEvent>(destinationQueueName(name), { connection, prefix: config.redis.prefix });
   const unwatch = watchQueues([queue]);
 
   return {

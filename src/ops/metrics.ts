@@ -2,6 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { queueHoldMs } from '../queue/hold.ts';
+import { INGEST_QUEUE } from '../queue/names.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -115,6 +117,18 @@ export const metrics = {
       for (const snapshot of snapshots) this.set({ queue: snapshot.name }, snapshot.oldestWaitingAgeSec);
     },
   }),
+  queueHold: new Gauge({
+    name: 'cdrf_queue_hold_seconds',
+    help: "How long a destination's hold (a Retry-After, or its circuit breaker) has left: no delivery is sent before; 0 when none. Read at scrape time",
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshots = await queueSnapshots();
+      this.reset();
+      for (const snapshot of snapshots)
+        if (snapshot.name !== INGEST_QUEUE) this.set({ queue: snapshot.name }, snapshot.holdSec);
+    },
+  }),
 };
 
 let spoolDepthSource: () => number = () => 0;
@@ -146,6 +160,7 @@ interface QueueSnapshot {
   name: string;
   counts: Record<string, number>;
   oldestWaitingAgeSec: number;
+  holdSec: number;
 }
 
 /** The queues this process reports on, by Redis key prefix and name; several users share one entry. */
@@ -163,6 +178,8 @@ export function watchQueues(queues: readonly Queue[]): () => void {
     else watched.set(key, { queue, users: 1 });
     return key;
   });
+  // A snapshot taken before would leave these queues out of the next scrape.
+  lastSnapshot = undefined;
   let done = false;
   return () => {
     if (done) return;
@@ -171,6 +188,7 @@ export function watchQueues(queues: readonly Queue[]): () => void {
       const entry = watched.get(key);
       if (entry && --entry.users === 0) watched.delete(key);
     }
+    lastSnapshot = undefined;
   };
 }
 
@@ -178,7 +196,7 @@ export function watchQueues(queues: readonly Queue[]): () => void {
 const QUEUE_READ_TIMEOUT_MS = 2_000;
 let lastSnapshot: { at: number; result: Promise<QueueSnapshot[]> } | undefined;
 
-/** Both gauges are collected in the same scrape: they share one round of reads. */
+/** The queue gauges are collected in the same scrape: they share one round of reads. */
 function queueSnapshots(): Promise<QueueSnapshot[]> {
   const now = Date.now();
   if (lastSnapshot && now - lastSnapshot.at < 1_000) return lastSnapshot.result;
@@ -189,16 +207,20 @@ function queueSnapshots(): Promise<QueueSnapshot[]> {
   return result;
 }
 
-/** Two cheap calls: the counts (one script) and the oldest waiting job (the tail of the wait list). */
+/**
+ * Three cheap calls: the counts (one script), the oldest waiting job (the tail of the wait list) and
+ * the hold (two reads of one key).
+ */
 async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), QUEUE_READ_TIMEOUT_MS);
   });
   const read = (async (): Promise<QueueSnapshot> => {
-    const [counts, oldest] = await Promise.all([
+    const [counts, oldest, holdMs] = await Promise.all([
       queue.getJobCounts(...QUEUE_STATES),
       queue.getJobs(['waiting'], -1, -1),
+      queueHoldMs(queue),
     ]);
     const job = oldest[0];
     let ageSec = 0;
@@ -208,7 +230,7 @@ async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
       const retried = job.processedOn ? job.processedOn + (job.delay ?? 0) : 0;
       ageSec = Math.max(0, (Date.now() - Math.max(added, retried)) / 1000);
     }
-    return { name: queue.name, counts, oldestWaitingAgeSec: ageSec };
+    return { name: queue.name, counts, oldestWaitingAgeSec: ageSec, holdSec: holdMs / 1000 };
   })();
   try {
     return await Promise.race([read, timeout]);

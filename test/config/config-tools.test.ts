@@ -79,7 +79,8 @@ describe('npm run config:check', () => {
     expect(lines).toContain('receiver: path /webhook/cdr, port 3000, token set: yes');
     expect(lines).toContain(
       '  - crm (http) → https://crm.example.com/hooks/telecmi?apikey=… (POST, headers Authorization, signed, template); ' +
-        'filter: cdr; 16 attempts, exponential from 5 s up to 6 h, rate limit 20/1 s, concurrency 10',
+        'filter: cdr; 16 attempts, exponential from 5 s up to 6 h, rate limit 20/1 s, ' +
+        'circuit breaker: 10 failures in a row hold it 1 min, concurrency 10',
     );
     expect(lines).toContain(
       '  - missed-calls (slack) → hooks.slack.com/…; filter: cdr, status missed, direction inbound, leg a; ' +
@@ -113,6 +114,7 @@ describe('npm run config:check', () => {
     retry: {attempts: 5, backoff: fixed, delayMs: 90000}
     concurrency: 3
     rateLimit: {max: 100, perMs: 60000}
+    circuitBreaker: {failures: 5}
   - {name: b, type: file, path: /tmp/b, retry: {attempts: 1}}
 `,
     );
@@ -120,7 +122,7 @@ describe('npm run config:check', () => {
     expect(code).toBe(0);
     expect(stdout).toContain(
       '  - a (file) → /tmp/a; filter: cdr or event, status missed or answered, team Sales, answered 10 s or more; ' +
-        '5 attempts, fixed 90 s, rate limit 100/1 min, concurrency 3',
+        '5 attempts, fixed 90 s, rate limit 100/1 min, circuit breaker: 5 failures in a row hold it 30 s, concurrency 3',
     );
     expect(stdout).toContain(
       '  - b (file) → /tmp/b; filter: everything; 1 attempt (no retry), concurrency 1000',

@@ -65,6 +65,7 @@ destinations:
   - {name: w, type: carrier-pigeon}
   - {name: f, type: file, path: /tmp, retry: {backoff: linear}}
   - {name: "bad name", type: file, path: /tmp}
+  - {name: g, type: file, path: /tmp, circuitBreaker: {failures: 0}}
 `),
     ).toEqual([
       'receiver.port: expected a whole number from 0 to 65535',
@@ -75,6 +76,7 @@ destinations:
       'destinations[4].type: unknown destination type: expected "http" | "slack" | "postgres" | "file"',
       'destinations[5].retry.backoff: expected "exponential" or "fixed"',
       'destinations[6].name: expected letters, digits, "-" or "_" (at most 63), such as "crm"',
+      'destinations[7].circuitBreaker.failures: expected a whole number from 1 to 10000',
     ]);
   });
 

@@ -40,6 +40,27 @@ function table(): string {
   return name;
 }
 
+/**
+ * The fan-out alone first, so that the deliveries of `samples` all wait when the destination's
+ * worker starts; then that worker, until every one is delivered.
+ */
+async function deliverQueued(destinationYaml: string, samples: string[]): Promise<Pipeline> {
+  running.pipeline = await startPipeline(`destinations:\n  - ${destinationYaml}\n`, { roles: 'fanout' });
+  const p = running.pipeline;
+  const [destination] = p.config.destinations;
+  if (!destination) throw new Error('the config has no destination');
+  const queue = p.queue(destination.name);
+  for (const name of samples) await p.post(loadSample(name));
+  await waitFor(async () => (await queue.getWaitingCount()) === samples.length);
+  const worker = startDeliveryWorker(p.config, destination, silentLogger);
+  try {
+    await waitFor(async () => (await queue.getCompletedCount()) === samples.length, 15_000);
+  } finally {
+    await worker.close();
+  }
+  return p;
+}
+
 describe('http destination, end to end', () => {
   it('delivers the canonical event with webhook-id and a signature standardwebhooks verifies', async () => {
     const crm = await sink();
@@ -120,28 +141,10 @@ destinations:
     const crm = await sink();
     crm.respond = (_request, index) =>
       index === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 };
-    // The fan-out alone first, so that three deliveries wait when the destination's worker starts.
-    running.pipeline = await startPipeline(
-      `destinations:\n  - {name: crm, type: http, url: "${crm.url}", concurrency: 1, ${fastRetry}}\n`,
-      { roles: 'fanout' },
+    const p = await deliverQueued(
+      `{name: crm, type: http, url: "${crm.url}", concurrency: 1, ${fastRetry}}`,
+      ['chub-event-incoming-waiting', 'chub-cdr-incoming-missed', 'chub-cdr-incoming-answered'],
     );
-    const p = running.pipeline;
-    for (const name of [
-      'chub-event-incoming-waiting',
-      'chub-cdr-incoming-missed',
-      'chub-cdr-incoming-answered',
-    ])
-      await p.post(loadSample(name));
-    await waitFor(async () => (await p.queue('crm').getWaitingCount()) === 3);
-
-    const [crmConfig] = p.config.destinations;
-    if (!crmConfig) throw new Error('the config has no destination');
-    const worker = startDeliveryWorker(p.config, crmConfig, silentLogger);
-    try {
-      await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 3, 15_000);
-    } finally {
-      await worker.close();
-    }
     const [refused, next] = crm.requests;
     // Nothing went to the destination while it asked to wait: not the retry, not the other two.
     expect((next?.at ?? 0) - (refused?.at ?? 0)).toBeGreaterThanOrEqual(2000);
@@ -150,6 +153,65 @@ destinations:
     // Held back, the other two spent no attempt: each was sent once and delivered.
     const attempts = (await p.queue('crm').getJobs(['completed'])).map((job) => job.attemptsMade).sort();
     expect(attempts).toEqual([1, 1, 2]);
+  });
+
+  it('a Retry-After holds off every worker of the destination, even after the one that got it stops', async () => {
+    const crm = await sink();
+    crm.respond = (_request, index) =>
+      index === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 };
+    running.pipeline = await startPipeline(
+      `destinations:\n  - {name: crm, type: http, url: "${crm.url}", ${fastRetry}}\n`,
+      { roles: 'fanout' },
+    );
+    const p = running.pipeline;
+    const [crmConfig] = p.config.destinations;
+    if (!crmConfig) throw new Error('the config has no destination');
+    // Each worker has its own connection and its own memory, as two processes would.
+    const workers = [startDeliveryWorker(p.config, crmConfig, silentLogger)];
+    try {
+      await p.post(loadSample('chub-event-incoming-waiting'));
+      // Refused, the delivery is back in the queue (delayed) once the hold is set.
+      await waitFor(async () => (await p.queue('crm').getDelayedCount()) === 1);
+      // The worker that got the 429 stops; its hold must outlive it.
+      await workers.shift()?.close();
+      for (const name of ['chub-cdr-incoming-missed', 'chub-cdr-incoming-answered'])
+        await p.post(loadSample(name));
+      await waitFor(async () => (await p.queue('crm').getWaitingCount()) === 2);
+      // A second worker, which never got the 429 itself, starts with two deliveries waiting.
+      workers.push(startDeliveryWorker(p.config, crmConfig, silentLogger));
+      await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 3, 15_000);
+    } finally {
+      await Promise.all(workers.map((worker) => worker.close()));
+    }
+    const [refused, next] = crm.requests;
+    expect((next?.at ?? 0) - (refused?.at ?? 0)).toBeGreaterThanOrEqual(2000);
+    expect(crm.requests).toHaveLength(4);
+    const attempts = (await p.queue('crm').getJobs(['completed'])).map((job) => job.attemptsMade).sort();
+    expect(attempts).toEqual([1, 1, 2]);
+  });
+
+  it('circuitBreaker: after N failures in a row, nothing goes to the destination for pauseMs', async () => {
+    const crm = await sink();
+    // Down (503, no Retry-After) for three requests, then back.
+    crm.respond = (_request, index) => (index < 3 ? { status: 503, body: 'down' } : { status: 200 });
+    const p = await deliverQueued(
+      `{name: crm, type: http, url: "${crm.url}", concurrency: 1, ${fastRetry}, circuitBreaker: {failures: 3, pauseMs: 1500}}`,
+      [
+        'chub-event-incoming-waiting',
+        'chub-cdr-incoming-missed',
+        'chub-cdr-incoming-answered',
+        'chub-event-incoming-hangup',
+      ],
+    );
+    const gaps = crm.requests.slice(1).map((request, index) => request.at - (crm.requests[index]?.at ?? 0));
+    // The third failure in a row opened the circuit: the next request waited for pauseMs; the two
+    // failures before it did not hold anything.
+    expect(gaps[2]).toBeGreaterThanOrEqual(1500);
+    expect(Math.max(gaps[0] ?? 0, gaps[1] ?? 0)).toBeLessThan(1500);
+    // Four deliveries and the three failed attempts; nothing else was sent.
+    expect(crm.requests).toHaveLength(7);
+    const attempts = (await p.queue('crm').getJobs(['completed'])).map((job) => job.attemptsMade);
+    expect(attempts.reduce((sum, n) => sum + n, 0)).toBe(7);
   });
 
   it('the same event twice: one delivery and one row', async () => {

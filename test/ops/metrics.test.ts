@@ -16,6 +16,7 @@ const FAMILIES = {
   cdrf_delivery_latency_seconds: 'histogram',
   cdrf_queue_jobs: 'gauge',
   cdrf_queue_oldest_waiting_age_seconds: 'gauge',
+  cdrf_queue_hold_seconds: 'gauge',
   // prom-client's default process metrics
   process_cpu_seconds_total: 'counter',
   process_resident_memory_bytes: 'gauge',
@@ -146,6 +147,27 @@ describe('delivery and queue metrics', () => {
     expect(after.match(/^cdrf_queue_jobs\{[^}]*queue="deliver\.crm"[^}]*state="completed"/gm)).toHaveLength(
       1,
     );
+  });
+});
+
+describe('hold metric', () => {
+  it('shows how long a Retry-After holds a destination, and 0 for one not held', async () => {
+    const chat = await Sink.start();
+    cleanups.push(() => chat.close());
+    chat.respond = () => ({ status: 429, headers: { 'retry-after': '600' }, body: 'slow down' });
+    const pipeline = await startPipeline(`destinations:
+  - {name: chat, type: http, url: "${chat.url}"}
+  - {name: archive, type: http, url: "${chat.url}", filter: {kind: other}}
+`);
+    cleanups.push(() => pipeline.stop());
+    await pipeline.post(loadSample('chub-cdr-incoming-answered'));
+    await waitFor(async () => (await pipeline.queue('chat').getDelayedCount()) === 1);
+    const text = await scrape(pipeline.url);
+    const held = value(text, 'cdrf_queue_hold_seconds', { queue: 'deliver.chat' });
+    expect(held).toBeGreaterThan(590);
+    expect(held).toBeLessThanOrEqual(600);
+    expect(text).toMatch(/^cdrf_queue_hold_seconds\{queue="deliver\.archive"\} 0$/m);
+    expect(text).not.toMatch(/^cdrf_queue_hold_seconds\{queue="ingest"\}/m);
   });
 });
 
