@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { type IRedisTransaction, Job, type JobsOptions, Queue } from 'bullmq';
-import type { ChainableCommander, Redis } from 'ioredis';
+import { Job, type JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import * as v from 'valibot';
 import { type CallEvent, normalise } from '../telecmi/index.ts';
 import { GroupCommit } from './group-commit.ts';
+import { JobWriteConnection, type JobWrites } from './job-writes.ts';
 import { INGEST_QUEUE, seenKey } from './names.ts';
 
 /**
@@ -116,10 +117,12 @@ interface SeenMarks {
  * being stored; should two copies race past the check together, the MULTI's `SET NX` tells which
  * one lost, that one is answered as a duplicate, and the fan-out skips it (its mark names the other
  * job).
+ *
+ * It writes through a connection of its own, not the queue's: see {@link JobWriteConnection}.
  */
 export class IngestWriter {
   readonly #queue: Queue<IngestJobData>;
-  readonly #redis: Redis;
+  readonly #writes: JobWriteConnection;
   readonly #dedupeWindowMs: number;
   readonly #jobIdTag = randomBytes(4).toString('hex');
   #sequence = 0;
@@ -127,10 +130,10 @@ export class IngestWriter {
     maxBatch: MAX_NOTIFICATIONS_PER_JOB,
   });
 
-  /** `redis` is the connection `queue` was made with. */
+  /** `redis`: the connection the writes go through, not the one `queue` was made with. */
   constructor(queue: Queue<IngestJobData>, redis: Redis, options: { dedupeWindowMs: number }) {
     this.#queue = queue;
-    this.#redis = redis;
+    this.#writes = new JobWriteConnection(queue, redis);
     this.#dedupeWindowMs = options.dedupeWindowMs;
     redis.defineCommand('cdrfMarkSeen', { lua: MARK_SEEN });
     redis.defineCommand('cdrfForgetSeen', { lua: FORGET_SEEN });
@@ -145,7 +148,7 @@ export class IngestWriter {
     const jobId = `${this.#jobIdTag}-${(this.#sequence++).toString(36)}`;
 
     const keys = events.map((event) => seenKey(prefix, event.id));
-    const marks = await this.#redis.mget(keys);
+    const marks = await this.#writes.redis.mget(keys);
     const results: IngestResult[] = [];
     const fresh = new Map<string, { event: CallEvent; key: string }>();
     events.forEach((event, index) => {
@@ -173,10 +176,8 @@ export class IngestWriter {
     const data: IngestJobData = {
       notifications: fresh.map(({ event: { id, receivedAt, raw } }) => ({ id, receivedAt, raw })),
     };
-    // BullMQ's transaction is ioredis's MULTI with a `runCommand` for BullMQ's scripts; the
-    // connection's own commands (ours among them) are there too.
-    const client = await this.#queue.getBackend().client;
-    const multi = client.multi() as IRedisTransaction & ChainableCommander & SeenMarks;
+    await this.#writes.ready();
+    const multi = this.#writes.multi() as JobWrites & SeenMarks;
     multi.cdrfMarkSeen(keys.length, ...keys, jobId, this.#dedupeWindowMs);
     const job = new Job(this.#queue, 'notifications', data, INGEST_JOB_OPTIONS, jobId);
     await job.addJob(multi);
@@ -186,7 +187,9 @@ export class IngestWriter {
     const addReply = replies?.[1];
     if (!replies || !addReply || addReply[0]) {
       // The job is not stored: its marks must not turn the sender's retry into a "duplicate".
-      await (this.#redis as Redis & SeenMarks).cdrfForgetSeen(keys.length, ...keys, jobId).catch(() => {});
+      await (this.#writes.redis as Redis & SeenMarks)
+        .cdrfForgetSeen(keys.length, ...keys, jobId)
+        .catch(() => {});
       throw addReply?.[0] ?? new Error('Redis discarded the ingest transaction');
     }
     // 0: the id was marked already: another write stored it in the meantime. (Should the marks

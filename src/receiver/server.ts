@@ -21,7 +21,7 @@ export interface RunningReceiver {
   /** The port it listens on (useful with `port: 0`). */
   port: number;
   queue: Queue<IngestJobData>;
-  /** Stops accepting, lets in-flight requests finish, then closes the Redis connection. */
+  /** Stops accepting, lets in-flight requests finish, then closes the Redis connections. */
   close(): Promise<void>;
 }
 
@@ -38,17 +38,24 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
     redisUp = true;
   });
 
-  if (redis.status !== 'ready') {
-    await once(redis, 'ready', { signal: AbortSignal.timeout(10_000) }).catch(() => {
+  // The notifications' writes go through a connection of their own (see IngestWriter); a lost
+  // connection is reported once, by the other one.
+  const writes = redis.duplicate();
+  writes.on('error', () => {});
+
+  for (const connection of [redis, writes]) {
+    if (connection.status === 'ready') continue;
+    await once(connection, 'ready', { signal: AbortSignal.timeout(10_000) }).catch(() => {
       redis.disconnect();
+      writes.disconnect();
       throw new RedisUnreachableError(config.redis.url, 'no connection within 10 s');
     });
   }
 
   const queue = ingestQueue(redis, config.redis.prefix);
   queue.on('error', () => {});
-  const writer = new IngestWriter(queue, redis, { dedupeWindowMs: config.receiver.dedupeWindowSec * 1000 });
-  const ingest = new DurableIngest(writer, new Spool(config.receiver.spoolDir), redis, logger);
+  const writer = new IngestWriter(queue, writes, { dedupeWindowMs: config.receiver.dedupeWindowSec * 1000 });
+  const ingest = new DurableIngest(writer, new Spool(config.receiver.spoolDir), writes, logger);
   watchSpoolDepth(() => ingest.spoolDepth);
   // A spool left by an earlier run (Redis was down when it stopped) goes to the queue first.
   await ingest.drain();
@@ -58,7 +65,9 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
     logger,
     ingest: (event) => ingest.write(event),
     spooled: () => ingest.spoolDepth,
-    ready: async () => redis.status === 'ready' && (await redis.ping()) === 'PONG',
+    // Both connections: the notifications are written through one, the queues read through the other.
+    ready: async () =>
+      redis.status === 'ready' && writes.status === 'ready' && (await writes.ping()) === 'PONG',
   });
 
   // The queue dashboard and the `cdrf_queue_*` gauges cover the ingest queue and every destination's.
@@ -105,6 +114,7 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
       await Promise.all(destinationQueues.map((destinationQueue) => destinationQueue.close()));
       await queue.close();
       redis.disconnect();
+      writes.disconnect();
     },
   };
 }

@@ -28,18 +28,21 @@ async function storedNotifications(queue: Queue<IngestJobData>) {
 describe('IngestWriter', () => {
   const prefix = uniquePrefix('ingest');
   let redis: Redis;
+  /** The writers' own connection, as the receiver gives them. */
+  let writes: Redis;
   let queue: Queue<IngestJobData>;
   let writer: IngestWriter;
 
   beforeAll(async () => {
     redis = new Redis(REDIS_URL);
+    writes = new Redis(REDIS_URL);
     queue = ingestQueue(redis, prefix);
-    await queue.waitUntilReady();
-    writer = new IngestWriter(queue, redis, { dedupeWindowMs: 60_000 });
+    writer = new IngestWriter(queue, writes, { dedupeWindowMs: 60_000 });
   });
   afterAll(async () => {
     await queue.close();
     redis.disconnect();
+    writes.disconnect();
     await deletePrefix(REDIS_URL, prefix);
   });
 
@@ -83,7 +86,7 @@ describe('IngestWriter', () => {
 
   it('when two writers race with the same notification, answers one of them duplicate', async () => {
     // Two receivers on one Redis: both look for the mark before either has set it.
-    const other = new IngestWriter(queue, redis, { dedupeWindowMs: 60_000 });
+    const other = new IngestWriter(queue, writes, { dedupeWindowMs: 60_000 });
     const event = callEvent('raced-1');
     const answers = await Promise.all([writer.write(event), other.write(event)]);
     expect(answers.map((answer) => answer.duplicate).sort()).toEqual([false, true]);
@@ -95,8 +98,7 @@ describe('IngestWriter', () => {
   it('leaves no mark when the job could not be stored, so that the retry is not a "duplicate"', async () => {
     const broken = uniquePrefix('ingest-broken');
     const brokenQueue = ingestQueue(redis, broken);
-    await brokenQueue.waitUntilReady();
-    const brokenWriter = new IngestWriter(brokenQueue, redis, { dedupeWindowMs: 60_000 });
+    const brokenWriter = new IngestWriter(brokenQueue, writes, { dedupeWindowMs: 60_000 });
     // A key of the wrong type makes BullMQ's add script fail inside the MULTI, after the marks.
     await redis.del(`${broken}:ingest:meta`);
     await redis.set(`${broken}:ingest:meta`, 'not a hash');
