@@ -1,9 +1,11 @@
-import { type JobsOptions, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Job, type JobsOptions, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { ForwarderConfig } from '../config/index.ts';
 import { deliveryJobOptions } from '../delivery/retry.ts';
 import type { Logger } from '../ops/logger.ts';
 import { watchQueues } from '../ops/metrics.ts';
+import { addCallIndex } from '../queue/call-index.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
+import { JobWriteConnection } from '../queue/job-writes.ts';
 import { deliveryJobId, destinationQueueName, INGEST_QUEUE, seenKey } from '../queue/names.ts';
 import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
@@ -40,6 +42,12 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     jobOptions: deliveryJobOptions(destination.retry),
   }));
 
+  // For the `cdrf_queue_*` gauges of this process: the ingest queue and every destination's.
+  const ingest = new Queue<IngestJobData>(INGEST_QUEUE, { connection, prefix });
+  // The delivery jobs are added through a connection of their own: see JobWriteConnection.
+  const writes = new JobWriteConnection(ingest, workerConnection(config.redis.url));
+  writes.redis.on('error', () => {});
+
   const worker = new Worker<IngestJobData, IngestJobResult>(
     INGEST_QUEUE,
     async (job) => {
@@ -63,21 +71,27 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
           unreadable.push((error as Error).message);
         }
       }
-      let routed = 0;
-      await Promise.all(
-        routes.map((route) => {
-          const wanted = events.filter((event) => route.wants(event));
-          routed += wanted.length;
-          if (wanted.length === 0) return undefined;
-          return route.queue.addBulk(
-            wanted.map((event) => ({
-              name: event.kind,
-              data: event,
-              opts: { ...route.jobOptions, jobId: deliveryJobId(event.id, route.name) },
-            })),
+      // One round trip for the call index and every delivery job, on the connection of the writes.
+      await writes.ready();
+      const pipeline = writes.pipeline();
+      addCallIndex(pipeline, prefix, events);
+      const added: Promise<unknown>[] = [];
+      for (const route of routes) {
+        for (const event of events) {
+          if (!route.wants(event)) continue;
+          const jobId = deliveryJobId(event.id, route.name);
+          // Queues the add on the pipeline at once; the promise settles before exec.
+          added.push(
+            new Job(route.queue, event.kind, event, { ...route.jobOptions, jobId }, jobId).addJob(pipeline),
           );
-        }),
-      );
+        }
+      }
+      await Promise.all(added);
+      const replies = (await pipeline.exec()) ?? [];
+      // A job already there (a fan-out run twice) is not an error: its id is answered again.
+      const failed = replies.find(([error]) => error);
+      if (failed) throw failed[0];
+      const routed = added.length;
       // The receiver validated each with the same code, so this takes a change of version; the job
       // stays in the failed set (the rest of it is routed) for a retry once that is fixed.
       if (unreadable.length > 0) throw new UnrecoverableError(unreadable.join('; '));
@@ -97,8 +111,6 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'fan-out worker error'));
-  // For the `cdrf_queue_*` gauges of this process: the ingest queue and every destination's.
-  const ingest = new Queue<IngestJobData>(INGEST_QUEUE, { connection, prefix });
   const unwatch = watchQueues([ingest, ...routes.map((route) => route.queue)]);
 
   return {
@@ -108,6 +120,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       await worker.close();
       await Promise.all([ingest.close(), ...routes.map((route) => route.queue.close())]);
       connection.disconnect();
+      writes.redis.disconnect();
     },
   };
 }

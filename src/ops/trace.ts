@@ -2,6 +2,8 @@ import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig } from '../config/index.ts';
 import { compileFilter } from '../fanout/filter.ts';
+import { eventsOfCall } from '../queue/call-index.ts';
+import { queueHoldMs } from '../queue/hold.ts';
 import { eventOf, type IngestJobData, notificationsOf } from '../queue/ingest.ts';
 import { deliveryJobId, destinationQueueName, INGEST_QUEUE, seenKey } from '../queue/names.ts';
 import type { CallEvent } from '../telecmi/index.ts';
@@ -29,6 +31,8 @@ export interface DestinationTrace {
   lastError?: string;
   /** Retrying: the back-off before the next attempt, counted from the last one. */
   retryDelayMs?: number;
+  /** Held: when the destination's hold (a `Retry-After`, or its circuit breaker) ends (ISO 8601). */
+  heldUntil?: string;
 }
 
 /** The fields that say what an event is; never a phone number. */
@@ -86,7 +90,8 @@ export async function traceEvent(
     const destinations = await Promise.all(
       config.destinations.map(async (destination, index): Promise<DestinationTrace> => {
         const job = jobs[index];
-        if (job) return deliveryTrace(destination.name, job);
+        const queue = deliveryQueues[index];
+        if (job && queue) return deliveryTrace(destination.name, job, await queueHoldMs(queue));
         // No delivery job: the filter said no, or the fan-out has not run yet, or it is gone.
         const name = destination.name;
         if (event && !compileFilter(destination.filter)(event))
@@ -107,13 +112,55 @@ export async function traceEvent(
   }
 }
 
+export interface CallTrace {
+  /** The id asked for: a call id (`callId`) or a conversation id (`conversationId`). */
+  call: string;
+  /** Its events, oldest first, as `traceEvent` follows them. */
+  events: EventTrace[];
+}
+
+/**
+ * Every event of a call, found by the call's id or its conversation's (TeleCMI's `cmiuuid`,
+ * `conversation_uuid` or `call_id`) through the index the fan-out keeps for a week. An event the
+ * fan-out has not reached yet is not listed (`npm run ledger` counts those).
+ */
+export async function traceCall(
+  config: ForwarderConfig,
+  connection: Redis,
+  call: string,
+): Promise<CallTrace> {
+  const eventIds = await eventsOfCall(connection, config.redis.prefix, call);
+  const events: EventTrace[] = [];
+  for (const eventId of eventIds) events.push(await traceEvent(config, connection, eventId));
+  return { call, events };
+}
+
+/** A call's trace as a person reads it: a line for the call, then each event's trace. */
+export function formatCallTrace(trace: CallTrace): string {
+  if (trace.events.length === 0)
+    return `call ${trace.call}: no events found (not fanned out yet, or older than a week)`;
+  const count = `${trace.events.length} event${trace.events.length === 1 ? '' : 's'}`;
+  return [`call ${trace.call}: ${count}`, ...trace.events.map(formatTrace)].join('\n\n');
+}
+
 function summary(event: CallEvent): EventSummary {
   const { kind, status, provider, callId, direction, leg, receivedAt } = event;
   return { kind, status, provider, callId, direction, leg, receivedAt };
 }
 
-async function deliveryTrace(destination: string, job: Job<CallEvent>): Promise<DestinationTrace> {
+/** `holdMs`: what is left of the destination's hold (0 when there is none). */
+async function deliveryTrace(
+  destination: string,
+  job: Job<CallEvent>,
+  holdMs: number,
+): Promise<DestinationTrace> {
   const attempts = { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 };
+  const held = (): DestinationTrace => ({
+    destination,
+    state: 'held',
+    ...attempts,
+    ...(holdMs > 0 && { heldUntil: new Date(Date.now() + holdMs).toISOString() }),
+  });
   const finishedAt = job.finishedOn === undefined ? undefined : new Date(job.finishedOn).toISOString();
   switch (await job.getState()) {
     case 'completed':
@@ -123,9 +170,9 @@ async function deliveryTrace(destination: string, job: Job<CallEvent>): Promise<
     case 'active':
       return { destination, state: 'in flight', ...attempts };
     case 'delayed':
-      // Deliveries are added without a delay: one that never ran was held back by a Retry-After;
-      // one that has failed before is waiting out its back-off.
-      if (job.attemptsMade === 0) return { destination, state: 'held', ...attempts };
+      // Deliveries are added without a delay: one that never ran was taken just as a Retry-After
+      // came, and put back until its end; one that has failed before is waiting out its back-off.
+      if (job.attemptsMade === 0) return held();
       return {
         destination,
         state: 'retrying',
@@ -134,7 +181,8 @@ async function deliveryTrace(destination: string, job: Job<CallEvent>): Promise<
         retryDelayMs: job.delay,
       };
     default:
-      return { destination, state: 'pending', ...attempts };
+      // Waiting: while the destination's hold lasts, no worker takes it.
+      return holdMs > 0 ? held() : { destination, state: 'pending', ...attempts };
   }
 }
 
@@ -174,7 +222,7 @@ function detail(d: DestinationTrace): string {
     case 'in flight':
       return `attempt ${(d.attemptsMade ?? 0) + 1} of ${d.attempts}`;
     case 'held':
-      return 'not sent yet: the destination asked to wait (Retry-After)';
+      return `not sent yet: the destination is on hold (a Retry-After, or its circuit breaker)${d.heldUntil ? ` until ${d.heldUntil}` : ''}`;
     case 'pending':
       return 'queued';
     case 'not wanted':

@@ -20,3 +20,11 @@ export function destinationQueueName(destination: string): string {
 export function deliveryJobId(eventId: string, destination: string): string {
   return `${eventId}.${destination}`;
 }
+
+/**
+ * The events of one call, by a call id or conversation id (`callId`, `conversationId`): what
+ * `npm run trace -- --call` reads.
+ */
+export function callIndexKey(prefix: string, id: string): string {
+  return `${prefix}:calls:${id}`;
+}

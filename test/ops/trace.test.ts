@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatTrace, traceEvent } from '../../src/ops/trace.ts';
+import { formatTrace, traceCall, traceEvent } from '../../src/ops/trace.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
 import { runScript, writeTempConfig } from '../helpers/process.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
@@ -112,6 +112,50 @@ describe('tracing one event through the forwarder', () => {
     const none = await trace();
     expect(none.code).toBe(2);
     expect(none.output).toContain('usage: npm run trace -- EVENT_ID');
+    const empty = await trace('--call', '');
+    expect(empty.code).toBe(2);
+    expect(empty.output).toMatch(/^trace: an empty id was given\nusage: npm run trace -- EVENT_ID/);
+  });
+
+  it('--call finds every event of a call, by its call id or by its conversation id', async () => {
+    // An incoming call waiting then answered, and the leg of the agent who answered it (its own
+    // cmiuuid; the caller's as conversation_uuid).
+    const names = [
+      'chub-event-incoming-waiting',
+      'chub-event-incoming-answered',
+      'chub-event-agent-answered',
+    ];
+    const ids: string[] = [];
+    for (const name of names) ids.push((await p.post(loadSample(`${name}.json`))).body.id);
+    await waitFor(async () => {
+      const jobs = await Promise.all(ids.map((id) => p.queue('crm').getJob(`${id}.crm`)));
+      return (await Promise.all(jobs.map((job) => job?.getState()))).every((state) => state === 'completed');
+    });
+    const conversation = String(loadSample('chub-event-incoming-waiting.json').cmiuuid);
+    const agentLeg = String(loadSample('chub-event-agent-answered.json').cmiuuid);
+
+    const whole = await traceCall(p.config, redis, conversation);
+    expect(whole.call).toBe(conversation);
+    expect(whole.events.map((event) => event.eventId).sort()).toEqual([...ids].sort());
+    const received = whole.events.map((event) => Date.parse(event.event?.receivedAt ?? ''));
+    expect(received).toEqual([...received].sort((a, b) => a - b));
+    expect(whole.events.every((event) => event.destinations[0]?.state === 'delivered')).toBe(true);
+    // By the agent's leg: that leg's event alone.
+    expect((await traceCall(p.config, redis, agentLeg)).events.map((event) => event.eventId)).toEqual([
+      ids[2],
+    ]);
+
+    const { code, output } = await trace('--call', conversation);
+    expect(code).toBe(0);
+    const blocks = output.split('\n\n');
+    expect(blocks[0]).toBe(`call ${conversation}: 3 events`);
+    expect(blocks.slice(1).map((block) => block.split('\n')[0]?.split(':')[0])).toEqual(
+      whole.events.map((event) => `event ${event.eventId}`),
+    );
+    expect(await trace('--call', 'no-such-call')).toEqual({
+      code: 1,
+      output: 'call no-such-call: no events found (not fanned out yet, or older than a week)',
+    });
   });
 
   it('an event not fanned out yet is "awaiting fan-out" everywhere', async () => {
@@ -140,18 +184,29 @@ describe('tracing one event through the forwarder', () => {
         await held.post(loadSample('chub-cdr-incoming-missed.json')),
         await held.post(loadSample('chub-cdr-incoming-answered.json')),
       ];
-      // The first is refused (a retry in 10 min); the second, taken during the hold, waits unsent.
-      await waitFor(async () => (await held.queue('chat').getDelayedCount()) === 2);
+      // The first is refused (a retry in 10 min); the second is not sent during the hold.
+      const queue = held.queue('chat');
+      await waitFor(async () => {
+        const counts = await queue.getJobCounts('delayed', 'waiting');
+        const delayed = counts.delayed ?? 0;
+        return delayed >= 1 && delayed + (counts.waiting ?? 0) === 2;
+      });
       expect(limited.requests).toHaveLength(1);
       const refused = limited.requests[0]?.headers['webhook-id'];
       const other = refused === first.body.id ? second.body.id : first.body.id;
+      const before = Date.now();
       const result = await traceEvent(held.config, redis, other);
-      expect(result.destinations).toEqual([
-        { destination: 'chat', state: 'held', attemptsMade: 0, attempts: 16 },
-      ]);
-      expect(formatTrace(result).split('\n').pop()).toMatch(
-        /^ {2}chat +held +not sent yet: the destination asked to wait \(Retry-After\)$/,
+      const [trace] = result.destinations;
+      expect(trace).toMatchObject({ destination: 'chat', state: 'held', attemptsMade: 0, attempts: 16 });
+      // The hold ends 10 min after the 429, which came before this trace.
+      const heldUntil = Date.parse(trace?.heldUntil ?? '');
+      expect(heldUntil).toBeLessThanOrEqual(Date.now() + 600_000);
+      expect(heldUntil).toBeGreaterThan(before + 590_000);
+      const line = formatTrace(result).split('\n').pop();
+      expect(line).toMatch(
+        /^ {2}chat +held +not sent yet: the destination is on hold \(a Retry-After, or its circuit breaker\) until /,
       );
+      expect(line?.endsWith(` until ${trace?.heldUntil}`)).toBe(true);
     } finally {
       await held.stop();
       await limited.close();
