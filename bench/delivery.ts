@@ -3,9 +3,10 @@
  * destinations on local sink servers and one `postgres` destination), then, in the same run, the
  * warehouse's batched writes against one INSERT per row.
  *
- * The forwarder runs as `npm start` does (receiver and workers in one process, LOG_LEVEL=info;
- * BENCH_TOPOLOGY=split: receiver and worker processes);
- * the load generator and the sinks share this process.
+ * The forwarder runs, one after the other in the same run, as `npm start` does (receiver and
+ * workers in one process) and as docker-compose.yml does (a receiver process and BENCH_WORKERS
+ * worker processes), LOG_LEVEL=info; BENCH_TOPOLOGY=one or =split runs only that one. The load
+ * generator and the sinks share this process.
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,7 +33,9 @@ import { type CallEvent, normalise } from '../src/telecmi/index.ts';
 import { bullmqFloor } from './bullmq-floor.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
-const SPLIT = process.env.BENCH_TOPOLOGY === 'split';
+const TOPOLOGY = process.env.BENCH_TOPOLOGY ?? 'both';
+if (!['both', 'one', 'split'].includes(TOPOLOGY))
+  throw new Error(`BENCH_TOPOLOGY must be one, split or both (the default), not "${TOPOLOGY}"`);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const ROWS = Number(process.env.BENCH_ROWS ?? 20_000);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -86,7 +89,8 @@ async function until(check: () => Promise<boolean> | boolean, timeoutMs: number)
   }
 }
 
-async function endToEnd() {
+/** `split`: a receiver process and WORKERS worker processes; else one process, as `npm start`. */
+async function endToEnd(split: boolean) {
   const latencies: number[] = [];
   const sinks = await Promise.all([startSink(latencies), startSink(latencies), startSink(latencies)]);
   const tag = randomBytes(3).toString('hex');
@@ -105,9 +109,8 @@ ${sinks.map((sink, i) => `  - {name: crm${i + 1}, type: http, url: "${sink.url}"
   - {name: warehouse, type: postgres, url: "${PG_URL}", table: ${table}}
 `,
   );
-  // BENCH_TOPOLOGY=split runs the receiver and BENCH_WORKERS (default 1) worker processes, as
-  // docker-compose does (scaled with `--scale worker=N`); the default is one process, as `npm start` does.
-  const entries = SPLIT ? ['receiver.ts', ...Array.from({ length: WORKERS }, () => 'worker.ts')] : ['all.ts'];
+  // Split as docker-compose does (BENCH_WORKERS as `--scale worker=N`).
+  const entries = split ? ['receiver.ts', ...Array.from({ length: WORKERS }, () => 'worker.ts')] : ['all.ts'];
   const forwarders = entries.map((entry) =>
     fork(fileURLToPath(new URL(`../workers/${entry}`, import.meta.url)), [], {
       // BENCH_CPU_PROF=dir writes a CPU profile of each forwarder process there.
@@ -261,25 +264,36 @@ async function warehouseWrites() {
   return { batchedRate, inFlight, singleRate, parallelRate };
 }
 
-const e2e = await endToEnd();
+const topologies = {
+  one: 'one process (npm start)',
+  split: `a receiver process and ${WORKERS} worker process${WORKERS > 1 ? 'es' : ''} (docker compose${WORKERS > 1 ? ` --scale worker=${WORKERS}` : ''})`,
+};
+const runs: [string, Awaited<ReturnType<typeof endToEnd>>][] = [];
+for (const split of [false, true]) {
+  if (TOPOLOGY === (split ? 'one' : 'split')) continue;
+  runs.push([split ? topologies.split : topologies.one, await endToEnd(split)]);
+}
 const floor = await bullmqFloor(REDIS_URL, benchEvents(EVENTS));
 const rows = await warehouseWrites();
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`\ndelivery benchmark: ${EVENTS} events, 3 http destinations + 1 postgres`);
 console.log(
-  `\ndelivery benchmark: ${EVENTS} events, 3 http destinations + 1 postgres, ${SPLIT ? `a receiver process and ${WORKERS} worker process${WORKERS > 1 ? 'es' : ''}` : 'one process (npm start)'}`,
+  `machine: ${os.cpus().length} cores (${cpu}), Node ${process.version}, everything on the same machine`,
 );
+for (const [topology, e2e] of runs) {
+  console.log(`\n${topology}:`);
+  console.log(`  events in (acknowledged):        ${e2e.eventsIn.toFixed(0)} /s`);
+  console.log(`  http deliveries out (3 sinks):   ${e2e.httpOut.toFixed(0)} /s   (goal >= 5000)`);
+  console.log(`  warehouse rows out (pipeline):   ${e2e.rowsOut.toFixed(0)} /s`);
+  console.log(`  receipt -> http delivery:        p50 ${e2e.p50} ms, p99 ${e2e.p99} ms`);
+  console.log(`  all delivered in:                ${e2e.seconds.toFixed(1)} s`);
+}
 console.log(
-  `machine: ${os.cpus().length} cores (${cpu}), Node ${process.version}, everything on the same machine\n`,
+  `\nbaseline, BullMQ alone (the same ${EVENTS} x 4 jobs, no-op processors, one process): ${floor.httpJobsPerSec.toFixed(0)} http jobs/s`,
 );
-console.log(`events in (acknowledged):        ${e2e.eventsIn.toFixed(0)} /s`);
-console.log(`http deliveries out (3 sinks):   ${e2e.httpOut.toFixed(0)} /s   (goal >= 5000)`);
-console.log(`warehouse rows out (pipeline):   ${e2e.rowsOut.toFixed(0)} /s`);
-console.log(`receipt -> http delivery:        p50 ${e2e.p50} ms, p99 ${e2e.p99} ms`);
-console.log(`all delivered in:                ${e2e.seconds.toFixed(1)} s\n`);
-console.log(
-  `baseline, BullMQ alone (the same ${EVENTS} x 4 jobs, no-op processors, one process): ${floor.httpJobsPerSec.toFixed(0)} http jobs/s`,
-);
-console.log(`pipeline / BullMQ alone: ${(e2e.httpOut / floor.httpJobsPerSec).toFixed(3)}\n`);
+for (const [topology, e2e] of runs)
+  console.log(`pipeline / BullMQ alone, ${topology}: ${(e2e.httpOut / floor.httpJobsPerSec).toFixed(3)}`);
+console.log('');
 console.log(
   `postgres, batched (batches of 500, ${rows.inFlight} deliveries in flight, ${ROWS} rows):  ${rows.batchedRate.toFixed(0)} rows/s (goal >= 20000)`,
 );
