@@ -66,15 +66,29 @@ export function startDeliveryWorker(
   const breaker = destinationConfig.circuitBreaker;
   /** Retryable failures since the last answer that was not one (this process's). */
   let failuresInARow = 0;
+  const circuitOpen = () => breaker !== undefined && failuresInARow >= breaker.failures;
+  /**
+   * Half-open: the circuit opened, its pause is over, and this delivery asks whether the
+   * destination is back. Deliveries this process takes meanwhile wait for its answer rather than
+   * all going at once: on a failure the destination is held again, and they go back to the queue
+   * without spending an attempt; on an answer they go.
+   */
+  let probe: Promise<void> | undefined;
 
   const worker = new Worker<CallEvent>(
     destinationQueueName(name),
     async (job, token) => {
+      while (probe) await probe;
       if (holdUntil > Date.now() && token) {
         // Back to the queue until the hold ends, without spending an attempt.
         await job.moveToDelayed(holdUntil, token);
         throw new DelayedError();
       }
+      let probeAnswered: (() => void) | undefined;
+      if (circuitOpen())
+        probe = new Promise<void>((resolve) => {
+          probeAnswered = resolve;
+        });
       const event = job.data;
       const attempt = job.attemptsMade + 1;
       const started = performance.now();
@@ -114,7 +128,7 @@ export function startDeliveryWorker(
             'destination asked to wait (Retry-After): no deliveries to it until then',
             { status },
           );
-        else if (breaker && failuresInARow >= breaker.failures)
+        else if (breaker && circuitOpen())
           await hold(
             breaker.pauseMs,
             'circuit open: the destination keeps failing; no deliveries to it until then',
@@ -128,6 +142,11 @@ export function startDeliveryWorker(
         throw error;
       } finally {
         metrics.deliveryAttempt.observe(labels, (performance.now() - started) / 1000);
+        if (probeAnswered) {
+          // After the hold a failure set: those waiting see it.
+          probe = undefined;
+          probeAnswered();
+        }
       }
     },
     {

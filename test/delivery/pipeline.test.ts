@@ -190,6 +190,43 @@ destinations:
     expect(attempts).toEqual([1, 1, 2]);
   });
 
+  it('circuitBreaker: when a pause ends, one delivery probes; the others wait for its answer', async () => {
+    const crm = await sink();
+    // Down for 2.5 s from its first request, then back.
+    let downUntil: number | undefined;
+    crm.respond = () => {
+      downUntil ??= Date.now() + 2_500;
+      return Date.now() < downUntil ? { status: 503, body: 'down' } : { status: 200 };
+    };
+    const p = await deliverQueued(
+      `{name: crm, type: http, url: "${crm.url}", concurrency: 4, ${fastRetry}, circuitBreaker: {failures: 2, pauseMs: 600}}`,
+      [
+        'chub-event-incoming-waiting',
+        'chub-cdr-incoming-missed',
+        'chub-cdr-incoming-answered',
+        'chub-event-incoming-hangup',
+        'chub-event-agent-started',
+        'chub-event-agent-answered',
+        'chub-event-agent-hangup',
+        'chub-cdr-incoming-user-missed',
+      ],
+    );
+    const times = crm.requests.map((request) => request.at);
+    // The first pause: the first gap of pauseMs or more. Before it, the deliveries that were in
+    // flight when the circuit opened; from then on, while the destination is down, one request
+    // (the probe) per pause, never a burst of `concurrency`.
+    const firstPause = times.findIndex((at, index) => index > 0 && at - (times[index - 1] ?? 0) >= 600);
+    expect(firstPause).toBeGreaterThan(0);
+    const probes = times.slice(firstPause).filter((at) => at < (downUntil ?? 0));
+    expect(probes.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < probes.length; i++)
+      expect((probes[i] ?? 0) - (probes[i - 1] ?? 0)).toBeGreaterThanOrEqual(600);
+    // Those that waited for a probe's answer spent no attempt: one attempt per request.
+    const attempts = (await p.queue('crm').getJobs(['completed'])).map((job) => job.attemptsMade);
+    expect(attempts).toHaveLength(8);
+    expect(attempts.reduce((sum, n) => sum + n, 0)).toBe(crm.requests.length);
+  });
+
   it('circuitBreaker: after N failures in a row, nothing goes to the destination for pauseMs', async () => {
     const crm = await sink();
     // Down (503, no Retry-After) for three requests, then back.
