@@ -1,11 +1,12 @@
 /**
- * `npm run replay -- --destination crm [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`:
- * re-queues the dead deliveries of one destination that match, and prints how many.
+ * `npm run replay -- --destination crm [--delivered] [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`:
+ * re-queues the dead deliveries of one destination that match (with `--delivered`, the delivered
+ * ones, to send them again), and prints how many.
  */
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { ConfigError, loadConfig } from '../src/config/index.ts';
-import { parseStatusRange, type ReplayCriteria, replayDeadLetters } from '../src/delivery/replay.ts';
+import { parseStatusRange, type ReplayCriteria, replayDeliveries } from '../src/delivery/replay.ts';
 import { destinationQueueName } from '../src/queue/names.ts';
 import { assertRedisReachable, producerConnection, RedisUnreachableError } from '../src/queue/redis.ts';
 import type { CallEvent } from '../src/telecmi/index.ts';
@@ -28,6 +29,7 @@ function parse() {
   return parseArgs({
     options: {
       destination: { type: 'string' },
+      delivered: { type: 'boolean', default: false },
       since: { type: 'string' },
       until: { type: 'string' },
       status: { type: 'string' },
@@ -39,7 +41,7 @@ try {
   args = parse();
 } catch (error) {
   fail(
-    `${(error as Error).message}\nusage: npm run replay -- --destination NAME [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`,
+    `${(error as Error).message}\nusage: npm run replay -- --destination NAME [--delivered] [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`,
   );
 }
 
@@ -55,8 +57,15 @@ if (!args.destination) fail(`--destination is required; one of: ${names.join(', 
 if (!names.includes(args.destination))
   fail(`unknown destination "${args.destination}"; one of: ${names.join(', ')}`);
 
-const criteria: ReplayCriteria = { since: date('--since', args.since), until: date('--until', args.until) };
+const state = args.delivered ? 'delivered' : 'dead';
+const criteria: ReplayCriteria = {
+  state,
+  since: date('--since', args.since),
+  until: date('--until', args.until),
+};
 if (args.status !== undefined) {
+  if (state === 'delivered')
+    fail('--status filters dead deliveries by their last answer; a delivered one has none');
   try {
     criteria.status = parseStatusRange(args.status);
   } catch (error) {
@@ -75,11 +84,11 @@ const queue = new Queue<CallEvent>(destinationQueueName(args.destination), {
   connection,
   prefix: config.redis.prefix,
 });
-const result = await replayDeadLetters(queue, criteria, { dryRun: args['dry-run'] });
+const result = await replayDeliveries(queue, criteria, { dryRun: args['dry-run'] });
 console.log(
   args['dry-run']
-    ? `dry run: ${result.matched} dead deliveries of ${args.destination} match; nothing re-queued`
-    : `re-queued ${result.requeued} dead deliveries of ${args.destination}`,
+    ? `dry run: ${result.matched} ${state} deliveries of ${args.destination} match; nothing re-queued`
+    : `re-queued ${result.requeued} ${state} deliveries of ${args.destination}`,
 );
 await queue.close();
 connection.disconnect();

@@ -1,13 +1,21 @@
 import type { Job, Queue } from 'bullmq';
 import type { CallEvent } from '../telecmi/index.ts';
 
-/** Which dead deliveries to replay. Times are when the delivery failed for the last time. */
+/**
+ * Which deliveries to replay: the dead ones (default), or those delivered, to send them again.
+ * Times are when the delivery ended: its last failure, or its delivery.
+ */
 export interface ReplayCriteria {
+  state?: ReplayState;
   since?: Date;
   until?: Date;
-  /** Inclusive range of the last HTTP status, e.g. [500, 599]. */
+  /** Inclusive range of the last HTTP status, e.g. [500, 599]; dead deliveries only. */
   status?: [number, number];
 }
+
+/** Dead: BullMQ's failed set. Delivered: its completed set, as long as it keeps them. */
+export type ReplayState = 'dead' | 'delivered';
+const JOB_STATE = { dead: 'failed', delivered: 'completed' } as const;
 
 export interface ReplayResult {
   matched: number;
@@ -50,26 +58,27 @@ function matches(job: Job, criteria: ReplayCriteria): boolean {
 const PAGE = 500;
 
 /**
- * Puts the matching dead deliveries of one destination back in its queue with a fresh set of
- * attempts. Their job ids, and so the `webhook-id` and the warehouse key, stay the same: a replay
- * of something that did arrive after all is recognised by the other side.
+ * Puts the matching dead (or delivered) deliveries of one destination back in its queue with a
+ * fresh set of attempts. Their job ids, and so the `webhook-id` and the warehouse key, stay the
+ * same: a replay of something that did arrive after all is recognised by the other side.
  */
-export async function replayDeadLetters(
+export async function replayDeliveries(
   queue: Queue<CallEvent>,
   criteria: ReplayCriteria,
   options: { dryRun: boolean },
 ): Promise<ReplayResult> {
   // Collect first, then retry: retrying while paging would shift the pages under our feet.
+  const state = JOB_STATE[criteria.state ?? 'dead'];
   const selected: Job<CallEvent>[] = [];
   for (let start = 0; ; start += PAGE) {
-    const page = await queue.getFailed(start, start + PAGE - 1);
+    const page = await queue.getJobs([state], start, start + PAGE - 1);
     selected.push(...page.filter((job) => job && matches(job, criteria)));
     if (page.length < PAGE) break;
   }
   let requeued = 0;
   if (!options.dryRun) {
     for (const job of selected) {
-      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
       requeued += 1;
     }
   }

@@ -61,6 +61,30 @@ describe('npm run replay', () => {
     for (const request of replayed) expect(firstIds.has(request.headers['webhook-id'])).toBe(true);
   });
 
+  it('--delivered sends delivered ones again (a CRM restored from a backup), with the same webhook-id', async () => {
+    // The ten replayed above were delivered in the last minute; nothing was delivered before 2020.
+    const none = await replay('--destination', 'crm', '--delivered', '--until', '2020-01-01T00:00:00Z');
+    expect(none).toEqual({ code: 0, output: 're-queued 0 delivered deliveries of crm' });
+    const count = await replay('--destination', 'crm', '--delivered', '--dry-run');
+    expect(count.output).toBe('dry run: 10 delivered deliveries of crm match; nothing re-queued');
+    const before = crm.requests.length;
+    const since = new Date(Date.now() - 60_000).toISOString();
+    const result = await replay('--destination', 'crm', '--delivered', '--since', since);
+    expect(result).toEqual({ code: 0, output: 're-queued 10 delivered deliveries of crm' });
+    await waitFor(() => crm.requests.length === before + 10, 10_000);
+    await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 10, 10_000);
+    const again = crm.requests.slice(before).map((r) => r.headers['webhook-id']);
+    const earlier = new Set(crm.requests.slice(0, before).map((r) => r.headers['webhook-id']));
+    expect(new Set(again).size).toBe(10);
+    for (const id of again) expect(earlier.has(id)).toBe(true);
+    // A delivered delivery has no failing status to filter on.
+    const status = await replay('--destination', 'crm', '--delivered', '--status', '5xx');
+    expect(status).toEqual({
+      code: 2,
+      output: 'replay: --status filters dead deliveries by their last answer; a delivered one has none',
+    });
+  });
+
   it('says what is wrong with its flags', async () => {
     expect(await replay('--destination', 'nope')).toEqual({
       code: 2,
