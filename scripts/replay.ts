@@ -1,5 +1,5 @@
 /**
- * `npm run replay -- --destination crm [--delivered] [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`:
+ * `npm run replay -- --destination crm [--delivered] [--call ID] [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`:
  * re-queues the dead deliveries of one destination that match (with `--delivered`, the delivered
  * ones, to send them again), and prints how many.
  */
@@ -30,6 +30,7 @@ function parse() {
     options: {
       destination: { type: 'string' },
       delivered: { type: 'boolean', default: false },
+      call: { type: 'string', multiple: true },
       since: { type: 'string' },
       until: { type: 'string' },
       status: { type: 'string' },
@@ -41,7 +42,7 @@ try {
   args = parse();
 } catch (error) {
   fail(
-    `${(error as Error).message}\nusage: npm run replay -- --destination NAME [--delivered] [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`,
+    `${(error as Error).message}\nusage: npm run replay -- --destination NAME [--delivered] [--call ID]... [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`,
   );
 }
 
@@ -62,7 +63,10 @@ const criteria: ReplayCriteria = {
   state,
   since: date('--since', args.since),
   until: date('--until', args.until),
+  ...(args.call ? { calls: args.call } : {}),
 };
+if (args.call?.some((call) => call.trim() === ''))
+  fail('--call: expected a call id (cmiuuid) or conversation id; got an empty one');
 if (args.status !== undefined) {
   if (state === 'delivered')
     fail('--status filters dead deliveries by their last answer; a delivered one has none');
@@ -79,12 +83,15 @@ try {
   if (error instanceof RedisUnreachableError) fail(error.message, 1);
   throw error;
 }
-const connection = producerConnection(config.redis.url);
+// Commands wait for the connection to be ready (a producer's fail at once while it is not).
+const connection = producerConnection(config.redis.url, { enableOfflineQueue: true });
 const queue = new Queue<CallEvent>(destinationQueueName(args.destination), {
   connection,
   prefix: config.redis.prefix,
 });
-const result = await replayDeliveries(queue, criteria, { dryRun: args['dry-run'] });
+const result = await replayDeliveries({ queue, destination: args.destination, redis: connection }, criteria, {
+  dryRun: args['dry-run'],
+});
 console.log(
   args['dry-run']
     ? `dry run: ${result.matched} ${state} deliveries of ${args.destination} match; nothing re-queued`

@@ -1,4 +1,7 @@
 import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { eventsOfCall } from '../queue/call-index.ts';
+import { deliveryJobId } from '../queue/names.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 
 /**
@@ -11,6 +14,8 @@ export interface ReplayCriteria {
   until?: Date;
   /** Inclusive range of the last HTTP status, e.g. [500, 599]; dead deliveries only. */
   status?: [number, number];
+  /** Only the events of these calls: call ids or conversation ids, as `npm run trace -- --call`. */
+  calls?: string[];
 }
 
 /** Dead: BullMQ's failed set. Delivered: its completed set, as long as it keeps them. */
@@ -57,23 +62,36 @@ function matches(job: Job, criteria: ReplayCriteria): boolean {
 
 const PAGE = 500;
 
+/** A destination's queue, and a connection to read the call index with (`calls`). */
+export interface ReplayTarget {
+  queue: Queue<CallEvent>;
+  destination: string;
+  redis: Pick<Redis, 'zrange'>;
+}
+
 /**
  * Puts the matching dead (or delivered) deliveries of one destination back in its queue with a
  * fresh set of attempts. Their job ids, and so the `webhook-id` and the warehouse key, stay the
  * same: a replay of something that did arrive after all is recognised by the other side.
  */
 export async function replayDeliveries(
-  queue: Queue<CallEvent>,
+  target: ReplayTarget,
   criteria: ReplayCriteria,
   options: { dryRun: boolean },
 ): Promise<ReplayResult> {
   // Collect first, then retry: retrying while paging would shift the pages under our feet.
+  const { queue } = target;
   const state = JOB_STATE[criteria.state ?? 'dead'];
   const selected: Job<CallEvent>[] = [];
-  for (let start = 0; ; start += PAGE) {
-    const page = await queue.getJobs([state], start, start + PAGE - 1);
-    selected.push(...page.filter((job) => job && matches(job, criteria)));
-    if (page.length < PAGE) break;
+  if (criteria.calls) {
+    for (const job of await deliveriesOfCalls(target, criteria.calls))
+      if ((await job.getState()) === state && matches(job, criteria)) selected.push(job);
+  } else {
+    for (let start = 0; ; start += PAGE) {
+      const page = await queue.getJobs([state], start, start + PAGE - 1);
+      selected.push(...page.filter((job) => job && matches(job, criteria)));
+      if (page.length < PAGE) break;
+    }
   }
   let requeued = 0;
   if (!options.dryRun) {
@@ -83,4 +101,20 @@ export async function replayDeliveries(
     }
   }
   return { matched: selected.length, requeued, jobIds: selected.map((job) => job.id as string) };
+}
+
+/** The deliveries to `destination` of the events of `calls` that its queue still holds, once each. */
+async function deliveriesOfCalls(
+  { queue, destination, redis }: ReplayTarget,
+  calls: readonly string[],
+): Promise<Job<CallEvent>[]> {
+  const prefix = queue.opts.prefix ?? 'bull';
+  const eventIds = new Set<string>();
+  for (const call of calls) for (const id of await eventsOfCall(redis, prefix, call)) eventIds.add(id);
+  const jobs: Job<CallEvent>[] = [];
+  for (const eventId of eventIds) {
+    const job = await queue.getJob(deliveryJobId(eventId, destination));
+    if (job) jobs.push(job);
+  }
+  return jobs;
 }

@@ -40,6 +40,6 @@ export function addCallIndex(
 }
 
 /** The ids of the events of a call, oldest first; empty when none is known. */
-export function eventsOfCall(redis: Redis, prefix: string, id: string): Promise<string[]> {
+export function eventsOfCall(redis: Pick<Redis, 'zrange'>, prefix: string, id: string): Promise<string[]> {
   return redis.zrange(callIndexKey(prefix, id), '0', '-1');
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
 import { runScript, writeTempConfig } from '../helpers/process.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
-import { listSamples, loadSample } from '../helpers/samples.ts';
+import { listSamples, loadSample, sampleEvent } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
 
 describe('npm run replay', () => {
@@ -85,6 +85,35 @@ describe('npm run replay', () => {
     });
   });
 
+  it("--call sends one call's deliveries again, by its call or conversation id", async () => {
+    const events = listSamples()
+      .slice(0, 10)
+      .map((name) => sampleEvent(name));
+    // A conversation with more than one event among those posted.
+    const call = events
+      .map((event) => event.conversationId)
+      .find((id) => events.filter((event) => event.conversationId === id).length > 1);
+    if (!call) throw new Error('no conversation with two events among the samples');
+    const ofCall = new Set(
+      events
+        .filter((event) => event.callId === call || event.conversationId === call)
+        .map((event) => event.id),
+    );
+    const count = await replay('--destination', 'crm', '--delivered', '--call', call, '--dry-run');
+    expect(count.output).toBe(`dry run: ${ofCall.size} delivered deliveries of crm match; nothing re-queued`);
+    // None of this call's deliveries is dead.
+    expect((await replay('--destination', 'crm', '--call', call)).output).toBe(
+      're-queued 0 dead deliveries of crm',
+    );
+    const before = crm.requests.length;
+    const result = await replay('--destination', 'crm', '--delivered', '--call', call);
+    expect(result).toEqual({ code: 0, output: `re-queued ${ofCall.size} delivered deliveries of crm` });
+    await waitFor(() => crm.requests.length === before + ofCall.size, 10_000);
+    expect(new Set(crm.requests.slice(before).map((r) => r.headers['webhook-id']))).toEqual(ofCall);
+    const unknown = await replay('--destination', 'crm', '--delivered', '--call', 'no-such-call');
+    expect(unknown).toEqual({ code: 0, output: 're-queued 0 delivered deliveries of crm' });
+  });
+
   it('says what is wrong with its flags', async () => {
     expect(await replay('--destination', 'nope')).toEqual({
       code: 2,
@@ -95,5 +124,9 @@ describe('npm run replay', () => {
     expect(badStatus.output).toContain('--status');
     const badDate = await replay('--destination', 'crm', '--since', 'yesterday');
     expect(badDate.output).toContain('--since');
+    expect(await replay('--destination', 'crm', '--call', '')).toEqual({
+      code: 2,
+      output: 'replay: --call: expected a call id (cmiuuid) or conversation id; got an empty one',
+    });
   });
 });
