@@ -1,25 +1,17 @@
-import { Job, type JobsOptions, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { ForwarderConfig } from '../config/index.ts';
-import { deliveryJobOptions } from '../delivery/retry.ts';
 import type { Logger } from '../ops/logger.ts';
 import { watchQueues } from '../ops/metrics.ts';
 import { addCallIndex } from '../queue/call-index.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { JobWriteConnection } from '../queue/job-writes.ts';
-import { deliveryJobId, destinationQueueName, INGEST_QUEUE, seenKey } from '../queue/names.ts';
+import { INGEST_QUEUE, seenKey } from '../queue/names.ts';
 import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
-import { compileFilter } from './filter.ts';
+import { deliveryJobOf, type Route, routeOf } from './route.ts';
 
 /** How long a fan-out job stays locked to its worker without a renewal (renewed every half of it). */
 export const FANOUT_LOCK_MS = 10_000;
-
-interface Route {
-  name: string;
-  wants: (event: CallEvent) => boolean;
-  queue: Queue<CallEvent>;
-  jobOptions: JobsOptions;
-}
 
 export interface RunningFanout {
   worker: Worker<IngestJobData, IngestJobResult>;
@@ -35,12 +27,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
   const connection = workerConnection(config.redis.url);
   connection.on('error', () => {});
   const prefix = config.redis.prefix;
-  const routes: Route[] = config.destinations.map((destination) => ({
-    name: destination.name,
-    wants: compileFilter(destination.filter),
-    queue: new Queue<CallEvent>(destinationQueueName(destination.name), { connection, prefix }),
-    jobOptions: deliveryJobOptions(destination.retry),
-  }));
+  const routes: Route[] = config.destinations.map((destination) => routeOf(destination, connection, prefix));
 
   // For the `cdrf_queue_*` gauges of this process: the ingest queue and every destination's.
   const ingest = new Queue<IngestJobData>(INGEST_QUEUE, { connection, prefix });
@@ -79,11 +66,9 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       for (const route of routes) {
         for (const event of events) {
           if (!route.wants(event)) continue;
-          const jobId = deliveryJobId(event.id, route.name);
+          const { name, data, opts } = deliveryJobOf(route, event);
           // Queues the add on the pipeline at once; the promise settles before exec.
-          added.push(
-            new Job(route.queue, event.kind, event, { ...route.jobOptions, jobId }, jobId).addJob(pipeline),
-          );
+          added.push(new Job(route.queue, name, data, opts, opts.jobId).addJob(pipeline));
         }
       }
       await Promise.all(added);
