@@ -5,24 +5,13 @@
  */
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
-import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { parseStatusRange, type ReplayCriteria, replayDeliveries } from '../src/delivery/replay.ts';
 import { destinationQueueName } from '../src/queue/names.ts';
-import { assertRedisReachable, producerConnection, RedisUnreachableError } from '../src/queue/redis.ts';
 import type { CallEvent } from '../src/telecmi/index.ts';
+import { configOrFail, connectOrFail, destinationOrFail, fail as failWith, timeOrFail } from './cli.ts';
 
-function fail(message: string, code = 2): never {
-  process.stderr.write(`replay: ${message}\n`);
-  process.exit(code);
-}
-
-function date(flag: string, text: string | undefined): Date | undefined {
-  if (text === undefined) return undefined;
-  const value = new Date(text);
-  if (Number.isNaN(value.getTime()))
-    fail(`${flag}: expected an ISO 8601 time such as 2026-11-24T08:00:00Z; got "${text}"`);
-  return value;
-}
+const TOOL = 'replay';
+const fail: (message: string) => never = (message) => failWith(TOOL, message);
 
 let args: ReturnType<typeof parse>;
 function parse() {
@@ -46,23 +35,13 @@ try {
   );
 }
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.message);
-  throw error;
-}
-const names = config.destinations.map((destination) => destination.name);
-if (!args.destination) fail(`--destination is required; one of: ${names.join(', ') || '(none configured)'}`);
-if (!names.includes(args.destination))
-  fail(`unknown destination "${args.destination}"; one of: ${names.join(', ')}`);
-
+const config = configOrFail(TOOL);
+const destination = destinationOrFail(TOOL, config, args.destination);
 const state = args.delivered ? 'delivered' : 'dead';
 const criteria: ReplayCriteria = {
   state,
-  since: date('--since', args.since),
-  until: date('--until', args.until),
+  since: timeOrFail(TOOL, '--since', args.since),
+  until: timeOrFail(TOOL, '--until', args.until),
   ...(args.call ? { calls: args.call } : {}),
 };
 if (args.call?.some((call) => call.trim() === ''))
@@ -77,25 +56,18 @@ if (args.status !== undefined) {
   }
 }
 
-try {
-  await assertRedisReachable(config.redis.url);
-} catch (error) {
-  if (error instanceof RedisUnreachableError) fail(error.message, 1);
-  throw error;
-}
-// Commands wait for the connection to be ready (a producer's fail at once while it is not).
-const connection = producerConnection(config.redis.url, { enableOfflineQueue: true });
-const queue = new Queue<CallEvent>(destinationQueueName(args.destination), {
+const connection = await connectOrFail(TOOL, config);
+const queue = new Queue<CallEvent>(destinationQueueName(destination), {
   connection,
   prefix: config.redis.prefix,
 });
-const result = await replayDeliveries({ queue, destination: args.destination, redis: connection }, criteria, {
+const result = await replayDeliveries({ queue, destination, redis: connection }, criteria, {
   dryRun: args['dry-run'],
 });
 console.log(
   args['dry-run']
-    ? `dry run: ${result.matched} ${state} deliveries of ${args.destination} match; nothing re-queued`
-    : `re-queued ${result.requeued} ${state} deliveries of ${args.destination}`,
+    ? `dry run: ${result.matched} ${state} deliveries of ${destination} match; nothing re-queued`
+    : `re-queued ${result.requeued} ${state} deliveries of ${destination}`,
 );
 await queue.close();
 connection.disconnect();

@@ -4,9 +4,8 @@
  * Exits 1 when an id is not found.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { formatCallTrace, formatTrace, traceCall, traceEvent } from '../src/ops/trace.ts';
-import { assertRedisReachable, producerConnection, RedisUnreachableError } from '../src/queue/redis.ts';
+import { configOrFail, connectOrFail, fail as failWith } from './cli.ts';
 
 const USAGE = [
   'usage: npm run trace -- EVENT_ID... [--call CALL_ID]... [--json]',
@@ -14,10 +13,8 @@ const USAGE = [
   "  CALL_ID   a call's cmiuuid, or its conversation_uuid / call_id: every event of the call",
 ].join('\n');
 
-function fail(message: string, code = 2): never {
-  process.stderr.write(`trace: ${message}\n`);
-  process.exit(code);
-}
+const TOOL = 'trace';
+const fail: (message: string) => never = (message) => failWith(TOOL, message);
 
 let parsed: { values: { json: boolean; call: string[] }; positionals: string[] };
 try {
@@ -35,18 +32,8 @@ const { values, positionals: eventIds } = parsed;
 if (eventIds.length === 0 && values.call.length === 0) fail(`no event id or call id given\n${USAGE}`);
 if ([...eventIds, ...values.call].some((id) => id.trim() === '')) fail(`an empty id was given\n${USAGE}`);
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-  await assertRedisReachable(config.redis.url);
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.message);
-  if (error instanceof RedisUnreachableError) fail(error.message, 1);
-  throw error;
-}
-
-// Commands wait for the connection to be ready (a producer's fail at once while it is not).
-const connection = producerConnection(config.redis.url, { enableOfflineQueue: true });
+const config = configOrFail(TOOL);
+const connection = await connectOrFail(TOOL, config);
 let allFound = true;
 for (const eventId of eventIds) {
   const trace = await traceEvent(config, connection, eventId);
