@@ -1,0 +1,46 @@
+/**
+ * `npm run backfill -- --destination NAME [--since ISO] [--until ISO] [--dry-run]`: gives a
+ * destination the events Redis still keeps that it wants and has no delivery of (a destination
+ * added later, a filter widened), and prints how many.
+ */
+import { parseArgs } from 'node:util';
+import { backfill } from '../src/fanout/backfill.ts';
+import { configOrFail, connectOrFail, destinationOrFail, fail as failWith, timeOrFail } from './cli.ts';
+
+const TOOL = 'backfill';
+const fail: (message: string) => never = (message) => failWith(TOOL, message);
+
+let args: ReturnType<typeof parse>;
+function parse() {
+  return parseArgs({
+    options: {
+      destination: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+    },
+  }).values;
+}
+try {
+  args = parse();
+} catch (error) {
+  fail(
+    `${(error as Error).message}\nusage: npm run backfill -- --destination NAME [--since ISO] [--until ISO] [--dry-run]`,
+  );
+}
+
+const config = configOrFail(TOOL);
+const destination = destinationOrFail(TOOL, config, args.destination);
+const criteria = {
+  since: timeOrFail(TOOL, '--since', args.since),
+  until: timeOrFail(TOOL, '--until', args.until),
+};
+const connection = await connectOrFail(TOOL, config);
+const dryRun = args['dry-run'];
+const result = await backfill(config, connection, destination, criteria, { dryRun });
+console.log(
+  dryRun
+    ? `dry run: ${result.wanted} kept events that ${destination} wants, ${result.missing} of them without a delivery to it; nothing added`
+    : `added ${result.added} deliveries to ${destination}; ${result.wanted - result.added} events it wants already had one`,
+);
+connection.disconnect();

@@ -1,0 +1,135 @@
+import type { Job, JobType, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ForwarderConfig } from '../config/index.ts';
+import { eventOf, type IngestJobData, ingestQueue, notificationsOf } from '../queue/ingest.ts';
+import type { CallEvent } from '../telecmi/index.ts';
+import { deliveryJobOf, type Route, routeOf } from './route.ts';
+
+/**
+ * Backfill: gives a destination the events Redis still keeps that it wants and has no delivery
+ * of: a destination added after they came in, or one whose filter was widened. Redis keeps each
+ * event in its ingest job (a day) and in every delivery of it (a week, at most the last 100,000
+ * per destination). The deliveries added are the fan-out's own (same id, options and data), so a
+ * backfill run twice, or racing the fan-out, adds each at most once.
+ */
+
+/** Which events: received from `since` to `until` (inclusive). */
+export interface BackfillCriteria {
+  since?: Date;
+  until?: Date;
+}
+
+export interface BackfillResult {
+  /** Kept events the destination's filter takes, within the times. */
+  wanted: number;
+  /** Of those, the ones without a delivery to it. */
+  missing: number;
+  /** Deliveries added (0 on a dry run). */
+  added: number;
+}
+
+/** Every state a job can be in: an event is kept whatever became of its delivery. */
+const STATES: JobType[] = [
+  'completed',
+  'failed',
+  'delayed',
+  'wait',
+  'active',
+  'prioritized',
+  'waiting-children',
+];
+const PAGE = 500;
+
+export async function backfill(
+  config: ForwarderConfig,
+  connection: Redis,
+  destination: string,
+  criteria: BackfillCriteria,
+  options: { dryRun: boolean },
+): Promise<BackfillResult> {
+  const target = config.destinations.find((d) => d.name === destination);
+  if (!target) throw new Error(`unknown destination "${destination}"`);
+  const prefix = config.redis.prefix;
+  const route = routeOf(target, connection, prefix);
+  // Where the events are read from: the ingest queue, and every other destination's queue.
+  const sources: Source[] = [
+    { queue: ingestQueue(connection, prefix), eventsOf: (job) => ingestedEvents(job.data as IngestJobData) },
+    ...config.destinations
+      .filter((d) => d.name !== destination)
+      .map((d): Source => ({ queue: routeOf(d, connection, prefix).queue, eventsOf: (job) => [job.data] })),
+  ];
+  const result: BackfillResult = { wanted: 0, missing: 0, added: 0 };
+  const seen = new Set<string>();
+  let batch: CallEvent[] = [];
+  const flush = async () => {
+    const { missing, added } = await addMissing(route, connection, batch, options.dryRun);
+    result.missing += missing;
+    result.added += added;
+    batch = [];
+  };
+  try {
+    for (const source of sources) {
+      for await (const event of eventsIn(source)) {
+        if (seen.has(event.id)) continue;
+        seen.add(event.id);
+        if (!inTimes(event, criteria) || !route.wants(event)) continue;
+        result.wanted += 1;
+        batch.push(event);
+        if (batch.length >= PAGE) await flush();
+      }
+    }
+    if (batch.length > 0) await flush();
+  } finally {
+    await Promise.all([route.queue.close(), ...sources.map(({ queue }) => queue.close())]);
+  }
+  return result;
+}
+
+function inTimes(event: CallEvent, { since, until }: BackfillCriteria): boolean {
+  const at = Date.parse(event.receivedAt);
+  return !(since && at < since.getTime()) && !(until && at > until.getTime());
+}
+
+/** A queue whose jobs hold events, and how to read them out of a job. */
+interface Source {
+  queue: Queue;
+  eventsOf: (job: Job) => Iterable<CallEvent>;
+}
+
+/** The events of a queue's jobs, page by page, in every state. */
+async function* eventsIn({ queue, eventsOf }: Source): AsyncGenerator<CallEvent> {
+  for (const state of STATES) {
+    for (let start = 0; ; start += PAGE) {
+      const page: Job[] = await queue.getJobs([state], start, start + PAGE - 1);
+      for (const job of page) if (job) yield* eventsOf(job);
+      if (page.length < PAGE) break;
+    }
+  }
+}
+
+/** The readable events of an ingest job (one the receiver could not have written is skipped). */
+function* ingestedEvents(data: IngestJobData): Generator<CallEvent> {
+  for (const notification of notificationsOf(data)) {
+    try {
+      yield eventOf(notification);
+    } catch {
+      // The fan-out fails such a job, and keeps it, with the reason.
+    }
+  }
+}
+
+/** Adds the deliveries of `events` that the route's queue does not hold. */
+async function addMissing(
+  route: Route,
+  connection: Redis,
+  events: CallEvent[],
+  dryRun: boolean,
+): Promise<{ missing: number; added: number }> {
+  const jobs = events.map((event) => deliveryJobOf(route, event));
+  const check = connection.pipeline();
+  for (const job of jobs) check.exists(route.queue.toKey(job.opts.jobId));
+  const exists = (await check.exec()) ?? [];
+  const missing = jobs.filter((_, index) => exists[index]?.[1] === 0);
+  if (!dryRun && missing.length > 0) await route.queue.addBulk(missing);
+  return { missing: missing.length, added: dryRun ? 0 : missing.length };
+}
