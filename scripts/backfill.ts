@@ -3,31 +3,21 @@
  * destination the events Redis still keeps that it wants and has no delivery of (a destination
  * added later, a filter widened), and prints how many.
  */
-import { parseArgs } from 'node:util';
 import { backfill } from '../src/fanout/backfill.ts';
-import { configOrFail, connectOrFail, destinationOrFail, fail as failWith, timeOrFail } from './cli.ts';
+import { configOrFail, connectOrFail, destinationOrFail, flagsOrFail, timeOrFail } from './cli.ts';
 
 const TOOL = 'backfill';
-const fail: (message: string) => never = (message) => failWith(TOOL, message);
 
-let args: ReturnType<typeof parse>;
-function parse() {
-  return parseArgs({
-    options: {
-      destination: { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-    },
-  }).values;
-}
-try {
-  args = parse();
-} catch (error) {
-  fail(
-    `${(error as Error).message}\nusage: npm run backfill -- --destination NAME [--since ISO] [--until ISO] [--dry-run]`,
-  );
-}
+const args = flagsOrFail(
+  TOOL,
+  {
+    destination: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+  },
+  'npm run backfill -- --destination NAME [--since ISO] [--until ISO] [--dry-run]',
+);
 
 const config = configOrFail(TOOL);
 const destination = destinationOrFail(TOOL, config, args.destination);

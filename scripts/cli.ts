@@ -2,6 +2,7 @@
  * What the operator commands (`npm run replay`, `trace`, `backfill`) share: one line on stderr and
  * an exit code for a mistake (2: usage or config; 1: Redis out of reach), flags checked the same way.
  */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { ConfigError, type ForwarderConfig, loadConfig } from '../src/config/index.ts';
 import { assertRedisReachable, producerConnection, RedisUnreachableError } from '../src/queue/redis.ts';
@@ -9,6 +10,19 @@ import { assertRedisReachable, producerConnection, RedisUnreachableError } from 
 export function fail(tool: string, message: string, code = 2): never {
   process.stderr.write(`${tool}: ${message}\n`);
   process.exit(code);
+}
+
+/** The command's flags; an unknown or malformed one stops it with the message and `usage`. */
+export function flagsOrFail<const T extends NonNullable<ParseArgsConfig['options']>>(
+  tool: string,
+  options: T,
+  usage: string,
+) {
+  try {
+    return parseArgs({ options }).values;
+  } catch (error) {
+    return fail(tool, `${(error as Error).message}\nusage: ${usage}`);
+  }
 }
 
 /** The config (FORWARDER_CONFIG), or the command stops with its error. */

@@ -3,37 +3,35 @@
  * re-queues the dead deliveries of one destination that match (with `--delivered`, the delivered
  * ones, to send them again), and prints how many.
  */
-import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { parseStatusRange, type ReplayCriteria, replayDeliveries } from '../src/delivery/replay.ts';
 import { destinationQueueName } from '../src/queue/names.ts';
 import type { CallEvent } from '../src/telecmi/index.ts';
-import { configOrFail, connectOrFail, destinationOrFail, fail as failWith, timeOrFail } from './cli.ts';
+import {
+  configOrFail,
+  connectOrFail,
+  destinationOrFail,
+  fail as failWith,
+  flagsOrFail,
+  timeOrFail,
+} from './cli.ts';
 
 const TOOL = 'replay';
 const fail: (message: string) => never = (message) => failWith(TOOL, message);
 
-let args: ReturnType<typeof parse>;
-function parse() {
-  return parseArgs({
-    options: {
-      destination: { type: 'string' },
-      delivered: { type: 'boolean', default: false },
-      call: { type: 'string', multiple: true },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      status: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-    },
-  }).values;
-}
-try {
-  args = parse();
-} catch (error) {
-  fail(
-    `${(error as Error).message}\nusage: npm run replay -- --destination NAME [--delivered] [--call ID]... [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`,
-  );
-}
+const args = flagsOrFail(
+  TOOL,
+  {
+    destination: { type: 'string' },
+    delivered: { type: 'boolean', default: false },
+    call: { type: 'string', multiple: true },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    status: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+  },
+  'npm run replay -- --destination NAME [--delivered] [--call ID]... [--since ISO] [--until ISO] [--status 500-599] [--dry-run]',
+);
 
 const config = configOrFail(TOOL);
 const destination = destinationOrFail(TOOL, config, args.destination);
