@@ -119,6 +119,9 @@ function describeConfig(config: ForwarderConfig, file: string): string[] {
     `redis: ${redactUrl(config.redis.url)} (prefix ${config.redis.prefix})`,
     `receiver: path ${receiver.path}, port ${receiver.port}, token set: ${receiver.token ? 'yes' : 'no'}` +
       (receiver.allowIps.length > 0 ? `, allowIps ${receiver.allowIps.join(' ')}` : ''),
+    `retention: delivered deliveries ${config.retention.deliveredDays} days (at most ` +
+      `${config.retention.deliveredMax.toLocaleString('en')} per destination), ingest jobs ` +
+      `${config.retention.ingestHours} h (at most ${config.retention.ingestMaxJobs.toLocaleString('en')}); dead letters kept`,
     `destinations: ${config.destinations.length === 0 ? 'none' : config.destinations.length}`,
   ];
   for (const destination of config.destinations) {

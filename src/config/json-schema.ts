@@ -60,6 +60,15 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'admin.password': 'Basic-auth password. Empty or unset: the dashboard is off, unless allowAnonymous.',
   'admin.allowAnonymous':
     'Serve the dashboard without any password (only behind a proxy that authenticates). Ignored when a password is set.',
+  retention:
+    'How long finished work stays in Redis (Bull Board, trace, replay --delivered, backfill). Dead letters are never trimmed.',
+  'retention.deliveredDays':
+    'Delivered deliveries, and the call index of trace --call, are kept this many days.',
+  'retention.deliveredMax':
+    'At most this many delivered deliveries are kept per destination; the oldest go first.',
+  'retention.ingestHours':
+    'Ingest jobs (the notifications as received) are kept this many hours once fanned out.',
+  'retention.ingestMaxJobs': 'At most this many ingest jobs are kept (each holds up to 100 notifications).',
   logging: 'What log lines may contain.',
   'logging.showNumbers': 'Log phone numbers in full in error messages (otherwise masked, ••••0002).',
   destinations: 'Where each call event goes: http, slack, postgres or file.',

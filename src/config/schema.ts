@@ -171,6 +171,22 @@ export const AdminConfig = v.strictObject({
   allowAnonymous: v.optional(boolean, false),
 });
 
+/**
+ * How long finished work stays in Redis, for Bull Board, `npm run trace`, `replay --delivered`
+ * and `backfill`, and to keep a second fan-out of an event from making a second delivery. Dead
+ * letters are never trimmed. What Redis needs grows with these (README: "persistence and sizing").
+ */
+export const RetentionConfig = v.strictObject({
+  /** Delivered deliveries, and the call index of `trace --call`, are kept this many days... */
+  deliveredDays: v.optional(integer(1, 365), 7),
+  /** ...and at most this many delivered deliveries per destination (the oldest go first). */
+  deliveredMax: v.optional(integer(10, 10_000_000), 100_000),
+  /** The ingest jobs (the notifications as received) are kept this many hours once fanned out... */
+  ingestHours: v.optional(integer(1, 24 * 365), 24),
+  /** ...and at most this many of them (each holds up to 100 notifications). */
+  ingestMaxJobs: v.optional(integer(10, 1_000_000), 10_000),
+});
+
 export const LoggingConfig = v.strictObject({
   /**
    * Log phone numbers in full. Log lines carry event ids, not call fields; this is about error
@@ -187,6 +203,7 @@ export const ForwarderConfig = v.pipe(
     workers: v.optional(WorkersConfig, {}),
     admin: v.optional(AdminConfig, {}),
     logging: v.optional(LoggingConfig, {}),
+    retention: v.optional(RetentionConfig, {}),
     destinations: v.optional(v.array(DestinationConfig), []),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
@@ -245,3 +262,4 @@ export type DestinationConfigOf<TType extends DestinationConfig['type']> = Extra
 >;
 export type FilterConfig = v.InferOutput<typeof FilterConfig>;
 export type RetryConfig = v.InferOutput<typeof RetryConfig>;
+export type RetentionConfig = v.InferOutput<typeof RetentionConfig>;

@@ -1,18 +1,19 @@
 import type { JobsOptions } from 'bullmq';
-import type { RetryConfig } from '../config/index.ts';
+import type { RetentionConfig, RetryConfig } from '../config/index.ts';
 import { DeliveryError } from '../destinations/types.ts';
 
 /** The name of our back-off strategy in job options; the delivery worker implements it. */
 export const BACKOFF_TYPE = 'delivery';
 
-/** How long finished deliveries stay visible (Bull Board) and guard against a repeated fan-out. */
-const KEEP_COMPLETED = { age: 7 * 24 * 3600, count: 100_000 };
-
-export function deliveryJobOptions(retry: RetryConfig): JobsOptions {
+/**
+ * A delivery job's options: its retry policy, and how long it is kept once delivered (visible in
+ * Bull Board, and guarding against a repeated fan-out).
+ */
+export function deliveryJobOptions(retry: RetryConfig, retention: RetentionConfig): JobsOptions {
   return {
     attempts: retry.attempts,
     backoff: { type: BACKOFF_TYPE },
-    removeOnComplete: KEEP_COMPLETED,
+    removeOnComplete: { age: retention.deliveredDays * 24 * 3600, count: retention.deliveredMax },
     // A job out of attempts stays in the failed set with its last error: the dead-letter queue.
     removeOnFail: false,
   };

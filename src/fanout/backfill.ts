@@ -50,13 +50,16 @@ export async function backfill(
   const target = config.destinations.find((d) => d.name === destination);
   if (!target) throw new Error(`unknown destination "${destination}"`);
   const prefix = config.redis.prefix;
-  const route = routeOf(target, connection, prefix);
+  const route = routeOf(config, target, connection);
   // Where the events are read from: the ingest queue, and every other destination's queue.
   const sources: Source[] = [
-    { queue: ingestQueue(connection, prefix), eventsOf: (job) => ingestedEvents(job.data as IngestJobData) },
+    {
+      queue: ingestQueue(connection, prefix, config.retention),
+      eventsOf: (job) => ingestedEvents(job.data as IngestJobData),
+    },
     ...config.destinations
       .filter((d) => d.name !== destination)
-      .map((d): Source => ({ queue: routeOf(d, connection, prefix).queue, eventsOf: (job) => [job.data] })),
+      .map((d): Source => ({ queue: routeOf(config, d, connection).queue, eventsOf: (job) => [job.data] })),
   ];
   const result: BackfillResult = { wanted: 0, missing: 0, added: 0 };
   const seen = new Set<string>();

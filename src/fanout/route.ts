@@ -1,6 +1,6 @@
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { DestinationConfig } from '../config/index.ts';
+import type { DestinationConfig, ForwarderConfig } from '../config/index.ts';
 import { deliveryJobOptions } from '../delivery/retry.ts';
 import { deliveryJobId, destinationQueueName } from '../queue/names.ts';
 import type { CallEvent } from '../telecmi/index.ts';
@@ -14,12 +14,15 @@ export interface Route {
   jobOptions: JobsOptions;
 }
 
-export function routeOf(destination: DestinationConfig, connection: Redis, prefix: string): Route {
+export function routeOf(config: ForwarderConfig, destination: DestinationConfig, connection: Redis): Route {
   return {
     name: destination.name,
     wants: compileFilter(destination.filter),
-    queue: new Queue<CallEvent>(destinationQueueName(destination.name), { connection, prefix }),
-    jobOptions: deliveryJobOptions(destination.retry),
+    queue: new Queue<CallEvent>(destinationQueueName(destination.name), {
+      connection,
+      prefix: config.redis.prefix,
+    }),
+    jobOptions: deliveryJobOptions(destination.retry, config.retention),
   };
 }
 

@@ -27,10 +27,12 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
   const connection = workerConnection(config.redis.url);
   connection.on('error', () => {});
   const prefix = config.redis.prefix;
-  const routes: Route[] = config.destinations.map((destination) => routeOf(destination, connection, prefix));
+  const routes: Route[] = config.destinations.map((destination) => routeOf(config, destination, connection));
 
   // For the `cdrf_queue_*` gauges of this process: the ingest queue and every destination's.
   const ingest = new Queue<IngestJobData>(INGEST_QUEUE, { connection, prefix });
+  // The call index lasts as long as the deliveries it leads to.
+  const callIndexTtlSec = config.retention.deliveredDays * 24 * 3600;
   // The delivery jobs are added through a connection of their own: see JobWriteConnection.
   const writes = new JobWriteConnection(ingest, workerConnection(config.redis.url));
   writes.redis.on('error', () => {});
@@ -61,7 +63,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       // One round trip for the call index and every delivery job, on the connection of the writes.
       await writes.ready();
       const pipeline = writes.pipeline();
-      addCallIndex(pipeline, prefix, events);
+      addCallIndex(pipeline, prefix, events, callIndexTtlSec);
       const added: Promise<unknown>[] = [];
       for (const route of routes) {
         for (const event of events) {

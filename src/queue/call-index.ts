@@ -9,9 +9,6 @@ import { callIndexKey } from './names.ts';
  * legs of one conversation) gets a sorted set of event ids by time received.
  */
 
-/** As long as delivered jobs are kept (a week): an index older than its deliveries finds nothing. */
-export const CALL_INDEX_TTL_SEC = 7 * 24 * 3600;
-
 // KEYS: one per (id, event); ARGV: the TTL, then score and event id per key.
 const INDEX = `
 for i, key in ipairs(KEYS) do
@@ -20,14 +17,19 @@ for i, key in ipairs(KEYS) do
 end
 return #KEYS`;
 
-/** Queues the index entries of `events` on `commands` (a pipeline or MULTI): one EVAL in all. */
+/**
+ * Queues the index entries of `events` on `commands` (a pipeline or MULTI): one EVAL in all. Each
+ * call's entry lasts `ttlSec` after its last event: as long as its deliveries are kept
+ * (`retention.deliveredDays`), since an index older than its deliveries finds nothing.
+ */
 export function addCallIndex(
   commands: ChainableCommander,
   prefix: string,
   events: readonly CallEvent[],
+  ttlSec: number,
 ): void {
   const keys: string[] = [];
-  const args: string[] = [String(CALL_INDEX_TTL_SEC)];
+  const args: string[] = [String(ttlSec)];
   for (const event of events) {
     const at = Date.parse(event.receivedAt) || 0;
     for (const id of new Set([event.callId, event.conversationId])) {

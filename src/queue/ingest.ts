@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Job, type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import * as v from 'valibot';
+import type { RetentionConfig } from '../config/index.ts';
 import { type CallEvent, normalise } from '../telecmi/index.ts';
 import { GroupCommit } from './group-commit.ts';
 import { JobWriteConnection, type JobWrites } from './job-writes.ts';
@@ -62,25 +63,30 @@ export interface IngestResult {
   duplicate: boolean;
 }
 
-/** How long finished ingest jobs stay visible (Bull Board) before BullMQ trims them. */
-const KEEP_COMPLETED = { age: 24 * 3600, count: 10_000 };
-
-const INGEST_JOB_OPTIONS: JobsOptions = {
-  // The fan-out job only writes to Redis; it fails only while Redis does.
-  attempts: 20,
-  backoff: { type: 'exponential', delay: 1_000 },
-  removeOnComplete: KEEP_COMPLETED,
-  removeOnFail: false,
-};
+/** An ingest job's options: kept once fanned out as `retention` says (Bull Board, backfill). */
+function ingestJobOptions(retention: RetentionConfig): JobsOptions {
+  return {
+    // The fan-out job only writes to Redis; it fails only while Redis does.
+    attempts: 20,
+    backoff: { type: 'exponential', delay: 1_000 },
+    removeOnComplete: { age: retention.ingestHours * 3600, count: retention.ingestMaxJobs },
+    removeOnFail: false,
+  };
+}
 
 /** A job holds at most this many notifications; more waiting go in the next write. */
 const MAX_NOTIFICATIONS_PER_JOB = 100;
 
-export function ingestQueue(connection: Redis, prefix: string): Queue<IngestJobData> {
+/** The ingest queue; the jobs the receiver writes take its default options. */
+export function ingestQueue(
+  connection: Redis,
+  prefix: string,
+  retention: RetentionConfig,
+): Queue<IngestJobData> {
   return new Queue<IngestJobData>(INGEST_QUEUE, {
     connection,
     prefix,
-    defaultJobOptions: INGEST_JOB_OPTIONS,
+    defaultJobOptions: ingestJobOptions(retention),
   });
 }
 
@@ -179,7 +185,7 @@ export class IngestWriter {
     await this.#writes.ready();
     const multi = this.#writes.multi() as JobWrites & SeenMarks;
     multi.cdrfMarkSeen(keys.length, ...keys, jobId, this.#dedupeWindowMs);
-    const job = new Job(this.#queue, 'notifications', data, INGEST_JOB_OPTIONS, jobId);
+    const job = new Job(this.#queue, 'notifications', data, this.#queue.defaultJobOptions, jobId);
     await job.addJob(multi);
     const replies = await multi.exec();
     // EXEC answers null when the transaction was discarded; a failed command leaves its reply an error.

@@ -52,7 +52,7 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
     });
   }
 
-  const queue = ingestQueue(redis, config.redis.prefix);
+  const queue = ingestQueue(redis, config.redis.prefix, config.retention);
   queue.on('error', () => {});
   const writer = new IngestWriter(queue, writes, { dedupeWindowMs: config.receiver.dedupeWindowSec * 1000 });
   const ingest = new DurableIngest(writer, new Spool(config.receiver.spoolDir), writes, logger);

@@ -58,6 +58,9 @@ describe('npm run config:check', () => {
     expect(stdout).toContain('config/forwarder.yaml: valid');
     expect(stdout).toContain('receiver: path /webhook/cdr, port 3000, token set: no');
     expect(stdout).toContain(
+      'retention: delivered deliveries 7 days (at most 100,000 per destination), ingest jobs 24 h (at most 10,000); dead letters kept',
+    );
+    expect(stdout).toContain(
       '  - archive (file) → ./data/archive; filter: everything; 16 attempts, exponential from 5 s up to 6 h, concurrency 1000',
     );
   });

@@ -57,6 +57,7 @@ describe('configuration', () => {
 receiver:
   port: 70000
   allowIps: [10.0.0.0/8, nonsense]
+retention: {deliveredDays: 0, ingestMaxJobs: many}
 destinations:
   - {name: crm, type: http, url: "ftp://x"}
   - {name: crm, type: file, path: /tmp}
@@ -70,6 +71,8 @@ destinations:
     ).toEqual([
       'receiver.port: expected a whole number from 0 to 65535',
       'receiver.allowIps[1]: expected an IP address or CIDR block such as 10.0.0.0/8',
+      'retention.deliveredDays: expected a whole number from 1 to 365',
+      'retention.ingestMaxJobs: expected a whole number from 10 to 1000000',
       'destinations[0].url: expected a URL starting with http:// or https://',
       'destinations[2].maskNumbers: expected true or false',
       'destinations[3].batch.size: expected a whole number from 1 to 10000',

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDeliveryWorker } from '../../src/delivery/worker.ts';
+import { callIndexKey, INGEST_QUEUE } from '../../src/queue/names.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
 import { PG_URL, type Pipeline, startPipeline, withPg } from '../helpers/pipeline.ts';
 import { silentLogger } from '../helpers/receiver.ts';
-import { waitFor } from '../helpers/redis-server.ts';
+import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { loadSample } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
 
@@ -188,6 +191,35 @@ destinations:
     expect(crm.requests).toHaveLength(4);
     const attempts = (await p.queue('crm').getJobs(['completed'])).map((job) => job.attemptsMade).sort();
     expect(attempts).toEqual([1, 1, 2]);
+  });
+
+  it('retention: delivered deliveries and ingest jobs are trimmed to their limits; the call index lasts deliveredDays', async () => {
+    const crm = await sink();
+    const p = await pipeline(`
+retention: {deliveredDays: 2, deliveredMax: 10, ingestMaxJobs: 10}
+destinations:
+  - {name: crm, type: http, url: "${crm.url}"}
+`);
+    const sample = loadSample('chub-cdr-incoming-answered');
+    // One after the other: fifteen ingest jobs, fifteen deliveries.
+    for (let i = 0; i < 15; i++) await p.post({ ...sample, cmiuuid: `kept-${i}` });
+    await waitFor(() => crm.requests.length === 15);
+    await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 10);
+    const redis = new Redis(REDIS_URL);
+    const ingest = new Queue(INGEST_QUEUE, { connection: redis, prefix: p.config.redis.prefix });
+    try {
+      await waitFor(async () => (await ingest.getCompletedCount()) === 10);
+      // The newest are the ones kept.
+      const kept = await p.queue('crm').getCompleted();
+      const callIds = new Set(kept.map((job) => job.data.callId));
+      for (let i = 5; i < 15; i++) expect(callIds.has(`kept-${i}`)).toBe(true);
+      const ttl = await redis.ttl(callIndexKey(p.config.redis.prefix, 'kept-14'));
+      expect(ttl).toBeGreaterThan(2 * 24 * 3600 - 60);
+      expect(ttl).toBeLessThanOrEqual(2 * 24 * 3600);
+    } finally {
+      await ingest.close();
+      redis.disconnect();
+    }
   });
 
   it('circuitBreaker: when a pause ends, one delivery probes; the others wait for its answer', async () => {

@@ -32,7 +32,7 @@ destinations:
 
   beforeAll(async () => {
     redis = new Redis(REDIS_URL);
-    ingest = ingestQueue(redis, prefix) as Queue<IngestJobData, IngestJobResult>;
+    ingest = ingestQueue(redis, prefix, config.retention) as Queue<IngestJobData, IngestJobResult>;
     fanout = startFanout(config, silentLogger);
   });
   afterAll(async () => {

@@ -10,7 +10,7 @@ import {
 } from '../../src/queue/ingest.ts';
 import { seenKey } from '../../src/queue/names.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
-import { uniquePrefix } from '../helpers/receiver.ts';
+import { testConfig, uniquePrefix } from '../helpers/receiver.ts';
 import { deletePrefix, REDIS_URL } from '../helpers/redis-server.ts';
 import { sampleEvent } from '../helpers/samples.ts';
 
@@ -36,7 +36,7 @@ describe('IngestWriter', () => {
   beforeAll(async () => {
     redis = new Redis(REDIS_URL);
     writes = new Redis(REDIS_URL);
-    queue = ingestQueue(redis, prefix);
+    queue = ingestQueue(redis, prefix, testConfig().retention);
     writer = new IngestWriter(queue, writes, { dedupeWindowMs: 60_000 });
   });
   afterAll(async () => {
@@ -97,7 +97,7 @@ describe('IngestWriter', () => {
 
   it('leaves no mark when the job could not be stored, so that the retry is not a "duplicate"', async () => {
     const broken = uniquePrefix('ingest-broken');
-    const brokenQueue = ingestQueue(redis, broken);
+    const brokenQueue = ingestQueue(redis, broken, testConfig().retention);
     const brokenWriter = new IngestWriter(brokenQueue, writes, { dedupeWindowMs: 60_000 });
     // A key of the wrong type makes BullMQ's add script fail inside the MULTI, after the marks.
     await redis.del(`${broken}:ingest:meta`);
