@@ -110,13 +110,22 @@ async function* eventsIn({ queue, eventsOf }: Source): AsyncGenerator<CallEvent>
   }
 }
 
-/** The readable events of an ingest job (one the receiver could not have written is skipped). */
+/**
+ * The readable events of an ingest job. One the receiver could not have written is skipped: the
+ * fan-out fails such a job, and keeps it with the reason.
+ */
 function* ingestedEvents(data: IngestJobData): Generator<CallEvent> {
-  for (const notification of notificationsOf(data)) {
+  let notifications: ReturnType<typeof notificationsOf>;
+  try {
+    notifications = notificationsOf(data);
+  } catch {
+    return;
+  }
+  for (const notification of notifications) {
     try {
       yield eventOf(notification);
     } catch {
-      // The fan-out fails such a job, and keeps it, with the reason.
+      // skipped, as above
     }
   }
 }
