@@ -4,9 +4,15 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CONFIG_JSON_SCHEMA_FILE, configJsonSchemaText } from '../src/config/json-schema.ts';
+import { flagsOrFail } from './cli.ts';
 
+const values = flagsOrFail(
+  'config:schema',
+  { check: { type: 'boolean', default: false } },
+  'npm run config:schema [-- --check]',
+);
 const text = configJsonSchemaText();
-if (process.argv.includes('--check')) {
+if (values.check) {
   let current = '';
   try {
     current = readFileSync(CONFIG_JSON_SCHEMA_FILE, 'utf8');

@@ -3,28 +3,15 @@
  * pending, and what is still in the receiver's spool; exits 1 when they do not add up to what was
  * received.
  */
-import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
-import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { formatLedger, readLedger } from '../src/ops/ledger.ts';
-import { assertRedisReachable, producerConnection, RedisUnreachableError } from '../src/queue/redis.ts';
 import { Spool } from '../src/queue/spool.ts';
+import { configOrFail, connectOrFail, flagsOrFail } from './cli.ts';
 
-const { values } = parseArgs({ options: { json: { type: 'boolean', default: false } } });
-
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-  await assertRedisReachable(config.redis.url);
-} catch (error) {
-  if (error instanceof ConfigError || error instanceof RedisUnreachableError) {
-    process.stderr.write(`ledger: ${error.message}\n`);
-    process.exit(error instanceof ConfigError ? 2 : 1);
-  }
-  throw error;
-}
-
-const connection = producerConnection(config.redis.url);
+const TOOL = 'ledger';
+const values = flagsOrFail(TOOL, { json: { type: 'boolean', default: false } }, 'npm run ledger [-- --json]');
+const config = configOrFail(TOOL);
+const connection = await connectOrFail(TOOL, config);
 const queues = new Map<string, Queue>();
 const queueFor = (name: string) => {
   let queue = queues.get(name);
