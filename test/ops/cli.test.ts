@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { runScript, writeTempConfig } from '../helpers/process.ts';
 
 describe('the operator commands', () => {
-  const configFile = writeTempConfig('destinations:\n  - {name: archive, type: file, path: /tmp/cdrf-cli-test}\n');
+  const configFile = writeTempConfig(
+    'destinations:\n  - {name: archive, type: file, path: /tmp/cdrf-cli-test}\n',
+  );
 
   it.each([
     ['ledger', 'scripts/ledger.ts'],
