@@ -1,6 +1,6 @@
 import type { Job, JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { ForwarderConfig } from '../config/index.ts';
+import type { ForwarderConfig, RetentionConfig } from '../config/index.ts';
 import { compileFilter } from '../fanout/filter.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { deliveryJobId, destinationQueueName, INGEST_QUEUE } from '../queue/names.ts';
@@ -15,6 +15,11 @@ export interface DestinationLedger {
   pending: number;
   /** Fanned-out events its filter takes that have no job in its queue: must be 0. */
   missing: number;
+  /**
+   * Fanned-out events it takes whose job is gone but may have been delivered and then trimmed
+   * (`retention`: older than `deliveredDays`, or before the oldest of the `deliveredMax` kept).
+   */
+  trimmed: number;
 }
 
 export interface Ledger {
@@ -34,8 +39,9 @@ const PENDING_STATES = ['waiting', 'delayed', 'active', 'prioritized', 'waiting-
 
 /**
  * The books of the forwarder, from Redis itself: every event the ingest queue holds is checked
- * against every destination whose filter takes it. Jobs are kept after they finish (ingest 24 h,
- * deliveries 7 days), so the ledger speaks for the last day of traffic.
+ * against every destination whose filter takes it. Jobs are kept after they finish as `retention`
+ * says (by default ingest 24 h, deliveries 7 days), so the ledger speaks for the ingest jobs kept:
+ * by default the last day of traffic.
  */
 export async function readLedger(
   config: ForwarderConfig,
@@ -48,7 +54,7 @@ export async function readLedger(
     name: destination.name,
     wants: compileFilter(destination.filter),
     queue: queueFor(destinationQueueName(destination.name)),
-    expected: [] as string[],
+    expected: [] as { jobId: string; receivedAt: number }[],
   }));
 
   // Counted per notification: an ingest job holds those of one group commit.
@@ -65,7 +71,11 @@ export async function readLedger(
       fannedOut += 1;
       const event = eventOf(notification);
       for (const route of routes)
-        if (route.wants(event)) route.expected.push(deliveryJobId(event.id, route.name));
+        if (route.wants(event))
+          route.expected.push({
+            jobId: deliveryJobId(event.id, route.name),
+            receivedAt: Date.parse(event.receivedAt),
+          });
     }
   }
 
@@ -73,18 +83,17 @@ export async function readLedger(
   for (const route of routes) {
     const counts = await route.queue.getJobCounts('completed', 'failed', ...PENDING_STATES);
     const pending = PENDING_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
-    const missing = await countMissing(
-      connection,
-      `${config.redis.prefix}:${route.queue.name}:`,
-      route.expected,
-    );
+    const gone = await jobsGone(connection, `${config.redis.prefix}:${route.queue.name}:`, route.expected);
+    const horizon = await trimHorizon(route.queue, counts.completed ?? 0, config.retention);
+    const trimmed = gone.filter(({ receivedAt }) => receivedAt < horizon).length;
     destinations.push({
       name: route.name,
       routed: (counts.completed ?? 0) + (counts.failed ?? 0) + pending,
       delivered: counts.completed ?? 0,
       dead: counts.failed ?? 0,
       pending,
-      missing,
+      missing: gone.length - trimmed,
+      trimmed,
     });
   }
   const received = fannedOut + awaitingFanout + fanoutFailed + spooled;
@@ -107,14 +116,37 @@ async function* jobsIn<T>(queue: Queue<T>, states: readonly JobType[]): AsyncGen
   }
 }
 
-async function countMissing(connection: Redis, keyPrefix: string, jobIds: string[]): Promise<number> {
-  let missing = 0;
-  for (let start = 0; start < jobIds.length; start += PAGE) {
+/** The expected jobs that are not in Redis. */
+async function jobsGone<T extends { jobId: string }>(
+  connection: Redis,
+  keyPrefix: string,
+  expected: T[],
+): Promise<T[]> {
+  const gone: T[] = [];
+  for (let start = 0; start < expected.length; start += PAGE) {
+    const page = expected.slice(start, start + PAGE);
     const pipeline = connection.pipeline();
-    for (const id of jobIds.slice(start, start + PAGE)) pipeline.exists(`${keyPrefix}${id}`);
-    for (const [error, exists] of (await pipeline.exec()) ?? []) if (error || exists === 0) missing += 1;
+    for (const { jobId } of page) pipeline.exists(`${keyPrefix}${jobId}`);
+    const replies = (await pipeline.exec()) ?? [];
+    page.forEach((job, index) => {
+      const [error, exists] = replies[index] ?? [];
+      if (error || exists === 0) gone.push(job);
+    });
   }
-  return missing;
+  return gone;
+}
+
+/**
+ * Before this time (ms), a delivery with no job may have been delivered and trimmed since: BullMQ
+ * trims the delivered set as each job finishes, the jobs older than `deliveredDays` and, once the
+ * set holds `deliveredMax`, the oldest. A trimmed job finished before the oldest one kept, so the
+ * event it delivered was received before that too.
+ */
+async function trimHorizon(queue: Queue, completed: number, retention: RetentionConfig): Promise<number> {
+  const byAge = Date.now() - retention.deliveredDays * 24 * 3600 * 1000;
+  if (completed < retention.deliveredMax) return byAge;
+  const [oldestKept] = await queue.getJobs(['completed'], 0, 0, true);
+  return Math.max(byAge, oldestKept?.finishedOn ?? 0);
 }
 
 export function formatLedger(ledger: Ledger): string {
@@ -122,10 +154,10 @@ export function formatLedger(ledger: Ledger): string {
     `received ${ledger.received}: fanned out ${ledger.fannedOut}, awaiting fan-out ${ledger.awaitingFanout}, ` +
       `fan-out failed ${ledger.fanoutFailed}, in the spool ${ledger.spooled}`,
     '',
-    `${'destination'.padEnd(20)} ${'routed'.padStart(8)} ${'delivered'.padStart(10)} ${'dead'.padStart(6)} ${'pending'.padStart(8)} ${'missing'.padStart(8)}`,
+    `${'destination'.padEnd(20)} ${'routed'.padStart(8)} ${'delivered'.padStart(10)} ${'dead'.padStart(6)} ${'pending'.padStart(8)} ${'missing'.padStart(8)} ${'trimmed'.padStart(8)}`,
     ...ledger.destinations.map(
       (d) =>
-        `${d.name.padEnd(20)} ${String(d.routed).padStart(8)} ${String(d.delivered).padStart(10)} ${String(d.dead).padStart(6)} ${String(d.pending).padStart(8)} ${String(d.missing).padStart(8)}`,
+        `${d.name.padEnd(20)} ${String(d.routed).padStart(8)} ${String(d.delivered).padStart(10)} ${String(d.dead).padStart(6)} ${String(d.pending).padStart(8)} ${String(d.missing).padStart(8)} ${String(d.trimmed).padStart(8)}`,
     ),
     '',
     ledger.balanced

@@ -94,6 +94,7 @@ async function expectLedgerBalanced(s: Setup, acknowledged: Set<string>): Promis
       delivered: acknowledged.size,
       dead: 0,
       missing: 0,
+      trimmed: 0,
     });
   }
 }
