@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { ForwarderConfig, RetentionConfig } from '../config/index.ts';
 import { compileFilter } from '../fanout/filter.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
-import { deliveryJobId, destinationQueueName, INGEST_QUEUE } from '../queue/names.ts';
+import { deliveryJobId, destinationQueueName, destinationsWithQueues, INGEST_QUEUE } from '../queue/names.ts';
 
 export interface DestinationLedger {
   name: string;
@@ -22,6 +22,15 @@ export interface DestinationLedger {
   trimmed: number;
 }
 
+/** The queue of a destination no longer in the config: what it still holds. */
+export interface OrphanQueue {
+  destination: string;
+  /** Waiting, delayed or active: no worker will deliver them. */
+  pending: number;
+  delivered: number;
+  dead: number;
+}
+
 export interface Ledger {
   /** Every event acknowledged and still on record: in the ingest queue or the spool. */
   received: number;
@@ -30,7 +39,8 @@ export interface Ledger {
   awaitingFanout: number;
   fanoutFailed: number;
   destinations: DestinationLedger[];
-  /** Everything received is delivered, dead, pending or spooled. */
+  orphans: OrphanQueue[];
+  /** Everything received is delivered, dead, pending or spooled, and nothing waits in an orphan queue. */
   balanced: boolean;
 }
 
@@ -96,6 +106,22 @@ export async function readLedger(
       trimmed,
     });
   }
+  const configured = new Set(config.destinations.map((destination) => destination.name));
+  const orphans: OrphanQueue[] = [];
+  for (const destination of await destinationsWithQueues(connection, config.redis.prefix)) {
+    if (configured.has(destination)) continue;
+    const counts = await queueFor(destinationQueueName(destination)).getJobCounts(
+      'completed',
+      'failed',
+      ...PENDING_STATES,
+    );
+    orphans.push({
+      destination,
+      pending: PENDING_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0),
+      delivered: counts.completed ?? 0,
+      dead: counts.failed ?? 0,
+    });
+  }
   const received = fannedOut + awaitingFanout + fanoutFailed + spooled;
   return {
     received,
@@ -104,7 +130,11 @@ export async function readLedger(
     awaitingFanout,
     fanoutFailed,
     destinations,
-    balanced: fanoutFailed === 0 && destinations.every((destination) => destination.missing === 0),
+    orphans,
+    balanced:
+      fanoutFailed === 0 &&
+      destinations.every((destination) => destination.missing === 0) &&
+      orphans.every((orphan) => orphan.pending === 0),
   };
 }
 
@@ -159,10 +189,15 @@ export function formatLedger(ledger: Ledger): string {
       (d) =>
         `${d.name.padEnd(20)} ${String(d.routed).padStart(8)} ${String(d.delivered).padStart(10)} ${String(d.dead).padStart(6)} ${String(d.pending).padStart(8)} ${String(d.missing).padStart(8)} ${String(d.trimmed).padStart(8)}`,
     ),
+    ...ledger.orphans.map(
+      (o) =>
+        `${o.destination}: not in the config, its queue holds ${o.pending} pending, ${o.dead} dead, ${o.delivered} delivered` +
+        (o.pending > 0 ? ' (no worker delivers them: put it back in the config)' : ''),
+    ),
     '',
     ledger.balanced
       ? 'balanced: every received event is delivered, dead, pending or still in the spool'
-      : 'NOT balanced: some received events reached no destination that wants them (see "missing" and "fan-out failed")',
+      : 'NOT balanced: some received events reached no destination that wants them (see "missing", "fan-out failed" and destinations not in the config)',
   ];
   return lines.join('\n');
 }

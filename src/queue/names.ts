@@ -1,3 +1,5 @@
+import type { Redis } from 'ioredis';
+
 /** Queue names. The Redis key prefix (`redis.prefix`) keeps installations apart. */
 export const INGEST_QUEUE = 'ingest';
 
@@ -9,8 +11,26 @@ export function seenKey(prefix: string, eventId: string): string {
   return `${prefix}:${INGEST_QUEUE}:seen:${eventId}`;
 }
 
+const DESTINATION_QUEUE = 'deliver.';
+
 export function destinationQueueName(destination: string): string {
-  return `deliver.${destination}`;
+  return `${DESTINATION_QUEUE}${destination}`;
+}
+
+/**
+ * The destinations that have a queue in Redis, configured or not (one renamed or removed leaves
+ * its queue behind): found by the `meta` key BullMQ keeps per queue.
+ */
+export async function destinationsWithQueues(redis: Pick<Redis, 'scan'>, prefix: string): Promise<string[]> {
+  const head = `${prefix}:${DESTINATION_QUEUE}`;
+  const names = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${head}*:meta`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) names.add(key.slice(head.length, -':meta'.length));
+  } while (cursor !== '0');
+  return [...names].sort();
 }
 
 /**

@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readLedger } from '../../src/ops/ledger.ts';
+import { formatLedger, readLedger } from '../../src/ops/ledger.ts';
+import { destinationQueueName } from '../../src/queue/names.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { loadSample } from '../helpers/samples.ts';
@@ -53,6 +54,24 @@ destinations:
       { name: 'crm', routed: 10, delivered: 10, dead: 0, pending: 0, missing: 0, trimmed: 5 },
     ]);
     expect(books.balanced).toBe(true);
+  });
+
+  it('reports deliveries left in the queue of a destination no longer in the config', async () => {
+    // `crm` was called `oldcrm` before: its queue still holds a delivery nobody will make.
+    const old = new Queue(destinationQueueName('oldcrm'), {
+      connection: redis,
+      prefix: p.config.redis.prefix,
+    });
+    queues.push(old);
+    await old.add('cdr', { id: 'stranded' }, { jobId: 'stranded.oldcrm' });
+    const books = await ledger();
+    expect(books.orphans).toEqual([{ destination: 'oldcrm', pending: 1, delivered: 0, dead: 0 }]);
+    expect(books.balanced).toBe(false);
+    expect(formatLedger(books)).toContain(
+      'oldcrm: not in the config, its queue holds 1 pending, 0 dead, 0 delivered (no worker delivers them: put it back in the config)',
+    );
+    await old.obliterate({ force: true });
+    expect((await ledger()).orphans).toEqual([]);
   });
 
   it('still finds a delivery missing among those retention keeps', async () => {
