@@ -1,11 +1,12 @@
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { ForwarderConfig } from '../config/index.ts';
 import type { Logger } from '../ops/logger.ts';
 import { watchQueues } from '../ops/metrics.ts';
 import { addCallIndex } from '../queue/call-index.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { JobWriteConnection } from '../queue/job-writes.ts';
-import { INGEST_QUEUE, seenKey } from '../queue/names.ts';
+import { destinationQueueName, destinationsWithQueues, INGEST_QUEUE, seenKey } from '../queue/names.ts';
 import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { deliveryJobOf, type Route, routeOf } from './route.ts';
@@ -98,6 +99,8 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'fan-out worker error'));
+  // Not awaited: a check for the operator, which must not hold up the start.
+  void warnOfLeftBehindDeliveries(config, connection, logger).catch(() => {});
   const unwatch = watchQueues([ingest, ...routes.map((route) => route.queue)]);
 
   return {
@@ -110,4 +113,27 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       writes.redis.disconnect();
     },
   };
+}
+
+/**
+ * A destination renamed or removed from the config leaves its queue behind, and the deliveries
+ * still waiting there are never made: the fan-out, which routes to the configured ones, says so
+ * when it starts (`npm run ledger` lists them too).
+ */
+async function warnOfLeftBehindDeliveries(config: ForwarderConfig, connection: Redis, logger: Logger) {
+  const configured = new Set(config.destinations.map((destination) => destination.name));
+  for (const destination of await destinationsWithQueues(connection, config.redis.prefix)) {
+    if (configured.has(destination)) continue;
+    const queue = new Queue(destinationQueueName(destination), { connection, prefix: config.redis.prefix });
+    try {
+      const pending = await queue.getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized');
+      if (pending > 0)
+        logger.warn(
+          { destination, pending },
+          'deliveries wait for a destination that is no longer in the config; no worker will make them: put it back (npm run ledger lists them)',
+        );
+    } finally {
+      await queue.close();
+    }
+  }
 }

@@ -1,7 +1,9 @@
+import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningFanout, startFanout } from '../../src/fanout/worker.ts';
+import { createLogger } from '../../src/ops/logger.ts';
 import {
   type IngestJobData,
   type IngestJobResult,
@@ -87,5 +89,43 @@ destinations:
     const crm = deliveries('crm');
     await waitFor(async () => (await crm.getJob(deliveryJobId(event.id, 'crm'))) !== undefined);
     expect((await crm.getJob(deliveryJobId(event.id, 'crm')))?.data).toEqual(event);
+  });
+});
+
+describe('fan-out start', () => {
+  it('warns of deliveries waiting in the queue of a destination no longer in the config', async () => {
+    const config = testConfig('destinations:\n  - {name: crm, type: http, url: "http://127.0.0.1:9/"}\n');
+    const redis = new Redis(REDIS_URL);
+    const old = new Queue(destinationQueueName('oldcrm'), { connection: redis, prefix: config.redis.prefix });
+    await old.add('cdr', { id: 'stranded' }, { jobId: 'stranded.oldcrm' });
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger(
+      { process: 'test' },
+      {
+        level: 'info',
+        destination: new Writable({
+          write(chunk, _encoding, done) {
+            for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+            done();
+          },
+        }),
+      },
+    );
+    const fanout = startFanout(config, logger);
+    try {
+      await waitFor(() => lines.some((line) => line.destination === 'oldcrm'));
+      expect(lines.find((line) => line.destination === 'oldcrm')).toMatchObject({
+        level: 40,
+        destination: 'oldcrm',
+        pending: 1,
+        msg: 'deliveries wait for a destination that is no longer in the config; no worker will make them: put it back (npm run ledger lists them)',
+      });
+      expect(lines.some((line) => line.destination === 'crm')).toBe(false);
+    } finally {
+      await fanout.close();
+      await old.close();
+      redis.disconnect();
+      await deletePrefix(REDIS_URL, config.redis.prefix);
+    }
   });
 });
