@@ -24,7 +24,7 @@ export interface AdminOptions {
 
 /**
  * Mounts Bull Board at `/admin/queues`: every queue with its jobs, and the actions to retry failed
- * jobs (dead letters) and clean finished ones. Behind HTTP basic auth (`admin.user` /
+ * jobs (dead letters) and clean finished ones (see {@link guardRecords} for those it refuses). Behind HTTP basic auth (`admin.user` /
  * `admin.password`, compared in constant time); without a password it is off (404) unless
  * `admin.allowAnonymous`.
  */
@@ -68,6 +68,7 @@ export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions):
     app.use(`${ADMIN_PATH}/*`, auth);
   }
 
+  guardRecords(app, queues);
   const serverAdapter = new HonoAdapter(serveStatic).setBasePath(ADMIN_PATH);
   createBullBoard({
     queues: queues.map((queue) => new BullMQAdapter(queue)),
@@ -80,4 +81,45 @@ export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions):
     'queue dashboard on',
   );
   return mode;
+}
+
+/** What a refused action would do, as the refusal names it. */
+const REFUSED = {
+  empty: 'emptying a queue',
+  obliterate: 'obliterating a queue',
+  add: 'adding a job by hand',
+  edit: "editing a job's data",
+  clean: 'removing a job that is not finished',
+} as const;
+
+/**
+ * Bull Board offers actions that would drop or alter call records that were acknowledged to
+ * TeleCMI: empty or obliterate a queue, remove a job still waiting or in flight, add a job or edit
+ * its data (a record TeleCMI never sent). They are answered 403 before they reach it. What stays:
+ * retry, clean finished jobs (delivered, or dead ones given up on), pause and resume, promote.
+ */
+function guardRecords(app: Hono, queues: readonly Queue[]): void {
+  const api = `${ADMIN_PATH}/api/queues/:queueName`;
+  const refuse = (c: Context, what: (typeof REFUSED)[keyof typeof REFUSED]) =>
+    c.json(
+      {
+        error: `refused: ${what} would lose or alter call records that were acknowledged; a delivery that must not go out can be left to fail, then cleaned from the failed jobs`,
+      },
+      403,
+    );
+  app.put(`${api}/empty`, (c) => refuse(c, REFUSED.empty));
+  app.put(`${api}/obliterate`, (c) => refuse(c, REFUSED.obliterate));
+  app.post(`${api}/add`, (c) => refuse(c, REFUSED.add));
+  app.patch(`${api}/:jobId/update-data`, (c) => refuse(c, REFUSED.edit));
+  app.put(`${api}/clean/:queueStatus`, async (c, next) => {
+    if (['completed', 'failed'].includes(c.req.param('queueStatus'))) return next();
+    return refuse(c, REFUSED.clean);
+  });
+  const byName = new Map(queues.map((queue) => [queue.name, queue]));
+  app.put(`${api}/:jobId/clean`, async (c, next) => {
+    const queue = byName.get(c.req.param('queueName'));
+    const state = queue ? await queue.getJobState(c.req.param('jobId')) : 'unknown';
+    if (state === 'completed' || state === 'failed' || state === 'unknown') return next();
+    return refuse(c, REFUSED.clean);
+  });
 }

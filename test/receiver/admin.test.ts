@@ -111,6 +111,48 @@ describe('queue dashboard with a password', () => {
     }
   });
 
+  it('refuses what would lose or alter an acknowledged record: empty, obliterate, add, edit, clean a pending job', async () => {
+    const headers = { ...basic('ops', PASSWORD), 'content-type': 'application/json' };
+    const { prefix, url } = receiver.config.redis;
+    const connection = new Redis(url);
+    const queue = new Queue('deliver.archive', { connection, prefix });
+    const api = `${receiver.url}/admin/queues/api/queues/deliver.archive`;
+    try {
+      // No worker runs here: the delivery waits.
+      await queue.add('cdr', { id: 'kept' }, { jobId: 'waiting-1' });
+      const attempts: [string, string, unknown?][] = [
+        ['PUT', `${api}/empty`],
+        ['PUT', `${api}/obliterate`],
+        ['POST', `${api}/add`, { name: 'cdr', data: { id: 'forged' }, options: {} }],
+        ['PATCH', `${api}/waiting-1/update-data`, { data: { id: 'altered' } }],
+        ['PUT', `${api}/clean/wait`],
+        ['PUT', `${api}/clean/delayed`],
+        ['PUT', `${api}/waiting-1/clean`],
+      ];
+      for (const [method, target, body] of attempts) {
+        const response = await fetch(target, {
+          method,
+          headers,
+          body: body ? JSON.stringify(body) : undefined,
+        });
+        expect(response.status, `${method} ${target}`).toBe(403);
+        expect(((await response.json()) as { error: string }).error).toMatch(/^refused: .+ call records/);
+      }
+      expect(await queue.getWaitingCount()).toBe(1);
+      expect((await queue.getJob('waiting-1'))?.data).toEqual({ id: 'kept' });
+      // Pausing holds deliveries without losing any: allowed, and undone.
+      const pause = await fetch(`${api}/pause`, { method: 'PUT', headers });
+      expect(pause.status).toBe(200);
+      expect(await queue.isPaused()).toBe(true);
+      await fetch(`${api}/resume`, { method: 'PUT', headers });
+      expect(await queue.isPaused()).toBe(false);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+    }
+  });
+
   it('leaves the webhook and /metrics without basic auth', async () => {
     expect((await fetch(`${receiver.url}/metrics`)).status).toBe(200);
     expect((await fetch(`${receiver.url}/healthz`)).status).toBe(200);
