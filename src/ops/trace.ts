@@ -15,6 +15,7 @@ export type DeliveryState =
   | 'retrying'
   | 'in flight'
   | 'held'
+  | 'paused'
   | 'pending'
   | 'not wanted'
   | 'awaiting fan-out'
@@ -91,7 +92,8 @@ export async function traceEvent(
       config.destinations.map(async (destination, index): Promise<DestinationTrace> => {
         const job = jobs[index];
         const queue = deliveryQueues[index];
-        if (job && queue) return deliveryTrace(destination.name, job, await queueHoldMs(queue));
+        if (job && queue)
+          return deliveryTrace(destination.name, job, await queueHoldMs(queue), await queue.isPaused());
         // No delivery job: the filter said no, or the fan-out has not run yet, or it is gone.
         const name = destination.name;
         if (event && !compileFilter(destination.filter)(event))
@@ -148,11 +150,15 @@ function summary(event: CallEvent): EventSummary {
   return { kind, status, provider, callId, direction, leg, receivedAt };
 }
 
-/** `holdMs`: what is left of the destination's hold (0 when there is none). */
+/**
+ * `holdMs`: what is left of the destination's hold (0 when there is none); `paused`: its queue is
+ * paused (the queue dashboard's pause), so no worker takes what waits there.
+ */
 async function deliveryTrace(
   destination: string,
   job: Job<CallEvent>,
   holdMs: number,
+  paused: boolean,
 ): Promise<DestinationTrace> {
   const attempts = { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 };
   const held = (): DestinationTrace => ({
@@ -181,7 +187,8 @@ async function deliveryTrace(
         retryDelayMs: job.delay,
       };
     default:
-      // Waiting: while the destination's hold lasts, no worker takes it.
+      // Waiting: while the queue is paused, or the destination's hold lasts, no worker takes it.
+      if (paused) return { destination, state: 'paused', ...attempts };
       return holdMs > 0 ? held() : { destination, state: 'pending', ...attempts };
   }
 }
@@ -223,6 +230,8 @@ function detail(d: DestinationTrace): string {
       return `attempt ${(d.attemptsMade ?? 0) + 1} of ${d.attempts}`;
     case 'held':
       return `not sent yet: the destination is on hold (a Retry-After, or its circuit breaker)${d.heldUntil ? ` until ${d.heldUntil}` : ''}`;
+    case 'paused':
+      return "not sent yet: the destination's queue is paused; resume it in the queue dashboard";
     case 'pending':
       return 'queued';
     case 'not wanted':

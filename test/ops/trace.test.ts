@@ -173,6 +173,25 @@ describe('tracing one event through the forwarder', () => {
     }
   });
 
+  it('a delivery waiting in a paused queue is "paused"', async () => {
+    const paused = await startPipeline(`destinations:\n  - {name: crm, type: http, url: "${ok.url}"}\n`);
+    try {
+      // Paused from the queue dashboard, say: deliveries wait, nothing is lost.
+      await paused.queue('crm').pause();
+      const { body } = await paused.post(loadSample('chub-cdr-incoming-missed.json'));
+      await waitFor(async () => (await paused.queue('crm').getWaitingCount()) === 1);
+      const result = await traceEvent(paused.config, redis, body.id);
+      expect(result.destinations).toEqual([
+        { destination: 'crm', state: 'paused', attemptsMade: 0, attempts: 16 },
+      ]);
+      expect(formatTrace(result).split('\n').pop()).toMatch(
+        /^ {2}crm +paused +not sent yet: the destination's queue is paused; resume it in the queue dashboard$/,
+      );
+    } finally {
+      await paused.stop();
+    }
+  });
+
   it('a delivery held back by a Retry-After is "held"', async () => {
     const limited = await Sink.start();
     limited.respond = () => ({ status: 429, headers: { 'retry-after': '600' }, body: 'slow down' });
