@@ -1,5 +1,5 @@
 import { ConfigError, type ForwarderConfig, loadConfig } from '../config/index.ts';
-import { assertRedisReachable, RedisUnreachableError } from '../queue/redis.ts';
+import { assertRedisReachable, RedisUnreachableError, redisDurabilityWarnings } from '../queue/redis.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 /** A mistake in how the process was started (flags): printed as one line, exit code 2. */
@@ -28,6 +28,8 @@ export async function runMain(
     // Phone numbers are masked in log lines unless the config says otherwise.
     if (config.logging.showNumbers) logger = createLogger({ process: name }, { showNumbers: true });
     await assertRedisReachable(config.redis.url);
+    for (const { setting, value, message } of await redisDurabilityWarnings(config.redis.url))
+      logger.warn({ setting, value }, message);
     services = await start(config, logger);
   } catch (error) {
     if (

@@ -76,6 +76,54 @@ export async function assertRedisReachable(url: string, timeoutMs = 3_000): Prom
   }
 }
 
+/** A Redis setting under which an acknowledged notification could be lost, and what to do. */
+export interface DurabilityWarning {
+  setting: string;
+  value: string;
+  message: string;
+}
+
+/**
+ * What in Redis's own settings could lose queued work: an eviction policy other than
+ * `noeviction` (Redis may drop jobs when its memory is full), or no append-only file (a restart
+ * loses what came since the last snapshot, or everything without one). Read with CONFIG GET; a
+ * Redis that refuses CONFIG (some managed services) is not judged.
+ */
+export async function redisDurabilityWarnings(url: string): Promise<DurabilityWarning[]> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    const setting = async (name: string) => ((await redis.config('GET', name)) as string[])[1] ?? '';
+    const [policy, appendonly, save] = [
+      await setting('maxmemory-policy'),
+      await setting('appendonly'),
+      await setting('save'),
+    ];
+    const warnings: DurabilityWarning[] = [];
+    if (policy !== 'noeviction')
+      warnings.push({
+        setting: 'maxmemory-policy',
+        value: policy,
+        message: `Redis may evict queued jobs when its memory is full (maxmemory-policy ${policy}); set maxmemory-policy noeviction`,
+      });
+    if (appendonly !== 'yes')
+      warnings.push({
+        setting: 'appendonly',
+        value: appendonly,
+        message:
+          save === ''
+            ? 'Redis keeps nothing on disk (appendonly no, no save points): a Redis restart loses every queued notification and delivery; set appendonly yes'
+            : `Redis persists by snapshots only (save ${save}): a Redis crash loses what was queued since the last one; set appendonly yes`,
+      });
+    return warnings;
+  } catch {
+    return [];
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Deletes every key under `prefix` (an installation's or a test's), in pages, without blocking Redis. */
 export async function deleteKeysWithPrefix(url: string, prefix: string): Promise<void> {
   const redis = new Redis(url);

@@ -61,6 +61,40 @@ describe('the receiver process', () => {
     expect(output).not.toMatch(/\n\s+at /);
   });
 
+  it('warns at start of Redis settings that could lose queued notifications, and starts', async () => {
+    const redis = await OwnRedis.start([
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'allkeys-lru',
+    ]);
+    const config = writeTempConfig(
+      `redis: {url: "${redis.url}"}\nreceiver: {port: ${await freePort()}, host: 127.0.0.1, spoolDir: ${mkdtempSync(join(tmpdir(), 'cdrf-spool-'))}}\n`,
+    );
+    const run = spawnEntry('workers/receiver.ts', { FORWARDER_CONFIG: config });
+    try {
+      await waitFor(() => run.output().includes('receiver listening'), 20_000);
+      const warnings = run
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: number; setting?: string; msg: string })
+        .filter((line) => line.setting);
+      expect(warnings.map(({ level, setting }) => [level, setting])).toEqual([
+        [40, 'maxmemory-policy'],
+        [40, 'appendonly'],
+      ]);
+      expect(warnings[0]?.msg).toContain('set maxmemory-policy noeviction');
+      expect(warnings[1]?.msg).toContain('set appendonly yes');
+    } finally {
+      run.child.kill('SIGKILL');
+      await run.exited;
+      await redis.stop();
+    }
+  });
+
   it('on SIGTERM stops accepting, finishes the requests in flight and exits 0', async () => {
     const port = await freePort();
     const prefix = uniquePrefix('shutdown');
