@@ -28,9 +28,10 @@ export async function runMain(
     // Phone numbers are masked in log lines unless the config says otherwise.
     if (config.logging.showNumbers) logger = createLogger({ process: name }, { showNumbers: true });
     await assertRedisReachable(config.redis.url);
+    services = await start(config, logger);
+    // Once started: a mistake in how it was started (a usage error) stays the only line printed.
     for (const { setting, value, message } of await redisDurabilityWarnings(config.redis.url))
       logger.warn({ setting, value }, message);
-    services = await start(config, logger);
   } catch (error) {
     if (
       error instanceof ConfigError ||

@@ -76,6 +76,7 @@ describe('the receiver process', () => {
     const run = spawnEntry('workers/receiver.ts', { FORWARDER_CONFIG: config });
     try {
       await waitFor(() => run.output().includes('receiver listening'), 20_000);
+      await waitFor(() => run.output().includes('set appendonly yes'), 5_000);
       const warnings = run
         .output()
         .split('\n')
