@@ -115,12 +115,14 @@ export async function readLedger(
       'failed',
       ...PENDING_STATES,
     );
-    orphans.push({
+    const orphan = {
       destination,
       pending: PENDING_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0),
       delivered: counts.completed ?? 0,
       dead: counts.failed ?? 0,
-    });
+    };
+    // A queue left with no job (BullMQ keeps its settings key) has nothing to say.
+    if (orphan.pending + orphan.delivered + orphan.dead > 0) orphans.push(orphan);
   }
   const received = fannedOut + awaitingFanout + fanoutFailed + spooled;
   return {

@@ -70,8 +70,11 @@ destinations:
     expect(formatLedger(books)).toContain(
       'oldcrm: not in the config, its queue holds 1 pending, 0 dead, 0 delivered (no worker delivers them: put it back in the config)',
     );
-    await old.obliterate({ force: true });
+    // Once it holds no job (its deliveries made or cleaned), it is no longer listed.
+    await (await old.getJob('stranded.oldcrm'))?.remove();
+    expect(await redis.exists(`${p.config.redis.prefix}:deliver.oldcrm:meta`)).toBe(1);
     expect((await ledger()).orphans).toEqual([]);
+    await old.obliterate({ force: true });
   });
 
   it('still finds a delivery missing among those retention keeps', async () => {
