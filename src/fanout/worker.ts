@@ -4,6 +4,7 @@ import type { ForwarderConfig } from '../config/index.ts';
 import type { Logger } from '../ops/logger.ts';
 import { watchQueues } from '../ops/metrics.ts';
 import { addCallIndex } from '../queue/call-index.ts';
+import { deliveryCounts } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { JobWriteConnection } from '../queue/job-writes.ts';
 import { destinationQueueName, destinationsWithQueues, INGEST_QUEUE, seenKey } from '../queue/names.ts';
@@ -126,7 +127,7 @@ async function warnOfLeftBehindDeliveries(config: ForwarderConfig, connection: R
     if (configured.has(destination)) continue;
     const queue = new Queue(destinationQueueName(destination), { connection, prefix: config.redis.prefix });
     try {
-      const pending = await queue.getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized');
+      const { pending } = await deliveryCounts(queue);
       if (pending > 0)
         logger.warn(
           { destination, pending },

@@ -2,6 +2,7 @@ import type { Job, JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig, RetentionConfig } from '../config/index.ts';
 import { compileFilter } from '../fanout/filter.ts';
+import { deliveryCounts, PENDING_STATES } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { deliveryJobId, destinationQueueName, destinationsWithQueues, INGEST_QUEUE } from '../queue/names.ts';
 
@@ -45,7 +46,6 @@ export interface Ledger {
 }
 
 const PAGE = 1000;
-const PENDING_STATES = ['waiting', 'delayed', 'active', 'prioritized', 'waiting-children'] as const;
 
 /**
  * The books of the forwarder, from Redis itself: every event the ingest queue holds is checked
@@ -91,16 +91,15 @@ export async function readLedger(
 
   const destinations: DestinationLedger[] = [];
   for (const route of routes) {
-    const counts = await route.queue.getJobCounts('completed', 'failed', ...PENDING_STATES);
-    const pending = PENDING_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
+    const { pending, delivered, dead } = await deliveryCounts(route.queue);
     const gone = await jobsGone(connection, `${config.redis.prefix}:${route.queue.name}:`, route.expected);
-    const horizon = await trimHorizon(route.queue, counts.completed ?? 0, config.retention);
+    const horizon = await trimHorizon(route.queue, delivered, config.retention);
     const trimmed = gone.filter(({ receivedAt }) => receivedAt < horizon).length;
     destinations.push({
       name: route.name,
-      routed: (counts.completed ?? 0) + (counts.failed ?? 0) + pending,
-      delivered: counts.completed ?? 0,
-      dead: counts.failed ?? 0,
+      routed: delivered + dead + pending,
+      delivered,
+      dead,
       pending,
       missing: gone.length - trimmed,
       trimmed,
@@ -110,17 +109,7 @@ export async function readLedger(
   const orphans: OrphanQueue[] = [];
   for (const destination of await destinationsWithQueues(connection, config.redis.prefix)) {
     if (configured.has(destination)) continue;
-    const counts = await queueFor(destinationQueueName(destination)).getJobCounts(
-      'completed',
-      'failed',
-      ...PENDING_STATES,
-    );
-    const orphan = {
-      destination,
-      pending: PENDING_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0),
-      delivered: counts.completed ?? 0,
-      dead: counts.failed ?? 0,
-    };
+    const orphan = { destination, ...(await deliveryCounts(queueFor(destinationQueueName(destination)))) };
     // A queue left with no job (BullMQ keeps its settings key) has nothing to say.
     if (orphan.pending + orphan.delivered + orphan.dead > 0) orphans.push(orphan);
   }
@@ -194,7 +183,9 @@ export function formatLedger(ledger: Ledger): string {
     ...ledger.orphans.map(
       (o) =>
         `${o.destination}: not in the config, its queue holds ${o.pending} pending, ${o.dead} dead, ${o.delivered} delivered` +
-        (o.pending > 0 ? ' (no worker delivers them: put it back in the config)' : ''),
+        (o.pending > 0
+          ? ` (no worker delivers them: put it back in the config, or give them up: npm run drop-queue -- --destination ${o.destination})`
+          : ''),
     ),
     '',
     ledger.balanced

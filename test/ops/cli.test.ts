@@ -12,6 +12,7 @@ describe('the operator commands', () => {
     ['replay', 'scripts/replay.ts'],
     ['backfill', 'scripts/backfill.ts'],
     ['send-example', 'scripts/send-example.ts'],
+    ['drop-queue', 'scripts/drop-queue.ts'],
     ['simulate', 'scripts/simulate.ts'],
     ['config:schema', 'scripts/config-schema.ts'],
   ])('%s answers an unknown flag with its usage and exit 2, no stack trace', async (tool, entry) => {

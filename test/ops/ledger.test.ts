@@ -68,7 +68,7 @@ destinations:
     expect(books.orphans).toEqual([{ destination: 'oldcrm', pending: 1, delivered: 0, dead: 0 }]);
     expect(books.balanced).toBe(false);
     expect(formatLedger(books)).toContain(
-      'oldcrm: not in the config, its queue holds 1 pending, 0 dead, 0 delivered (no worker delivers them: put it back in the config)',
+      'oldcrm: not in the config, its queue holds 1 pending, 0 dead, 0 delivered (no worker delivers them: put it back in the config, or give them up: npm run drop-queue -- --destination oldcrm)',
     );
     // Once it holds no job (its deliveries made or cleaned), it is no longer listed.
     await (await old.getJob('stranded.oldcrm'))?.remove();
