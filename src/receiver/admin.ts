@@ -15,6 +15,12 @@ export const ADMIN_PATH = '/admin/queues';
 
 export type AdminMode = 'off' | 'password' | 'anonymous';
 
+export interface MountedAdmin {
+  mode: AdminMode;
+  /** Adds queues to the dashboard once it is up (nothing when it is off). */
+  show(queues: readonly Queue[]): void;
+}
+
 export interface AdminOptions {
   config: AdminConfig;
   /** The ingest queue and every destination's queue. */
@@ -28,7 +34,7 @@ export interface AdminOptions {
  * `admin.password`, compared in constant time); without a password it is off (404) unless
  * `admin.allowAnonymous`.
  */
-export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions): AdminMode {
+export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions): MountedAdmin {
   const mode: AdminMode = config.password ? 'password' : config.allowAnonymous ? 'anonymous' : 'off';
   if (mode === 'off') {
     const off = (c: Context) =>
@@ -42,7 +48,7 @@ export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions):
     app.all(ADMIN_PATH, off);
     app.all(`${ADMIN_PATH}/*`, off);
     logger.info({ path: ADMIN_PATH }, 'queue dashboard off (no admin.password)');
-    return mode;
+    return { mode, show: () => {} };
   }
 
   if (config.password) {
@@ -68,9 +74,10 @@ export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions):
     app.use(`${ADMIN_PATH}/*`, auth);
   }
 
-  guardRecords(app, queues);
+  const byName = new Map(queues.map((queue) => [queue.name, queue]));
+  guardRecords(app, byName);
   const serverAdapter = new HonoAdapter(serveStatic).setBasePath(ADMIN_PATH);
-  createBullBoard({
+  const board = createBullBoard({
     queues: queues.map((queue) => new BullMQAdapter(queue)),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'cdr-forwarder' } },
@@ -80,7 +87,15 @@ export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions):
     { path: ADMIN_PATH, auth: mode === 'password' ? 'basic' : 'none', queues: queues.map((q) => q.name) },
     'queue dashboard on',
   );
-  return mode;
+  return {
+    mode,
+    show(more) {
+      for (const queue of more) {
+        byName.set(queue.name, queue);
+        board.addQueue(new BullMQAdapter(queue));
+      }
+    },
+  };
 }
 
 /** What a refused action would do, as the refusal names it. */
@@ -98,7 +113,7 @@ const REFUSED = {
  * its data (a record TeleCMI never sent). They are answered 403 before they reach it. What stays:
  * retry, clean finished jobs (delivered, or dead ones given up on), pause and resume, promote.
  */
-function guardRecords(app: Hono, queues: readonly Queue[]): void {
+function guardRecords(app: Hono, byName: ReadonlyMap<string, Queue>): void {
   const api = `${ADMIN_PATH}/api/queues/:queueName`;
   const refuse = (c: Context, what: (typeof REFUSED)[keyof typeof REFUSED]) =>
     c.json(
@@ -115,7 +130,6 @@ function guardRecords(app: Hono, queues: readonly Queue[]): void {
     if (['completed', 'failed'].includes(c.req.param('queueStatus'))) return next();
     return refuse(c, REFUSED.clean);
   });
-  const byName = new Map(queues.map((queue) => [queue.name, queue]));
   app.put(`${api}/:jobId/clean`, async (c, next) => {
     const queue = byName.get(c.req.param('queueName'));
     const state = queue ? await queue.getJobState(c.req.param('jobId')) : 'unknown';

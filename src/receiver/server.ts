@@ -8,7 +8,7 @@ import type { Logger } from '../ops/logger.ts';
 import { watchQueues, watchSpoolDepth } from '../ops/metrics.ts';
 import { DurableIngest } from '../queue/durable-ingest.ts';
 import { type IngestJobData, IngestWriter, ingestQueue } from '../queue/ingest.ts';
-import { destinationQueueName } from '../queue/names.ts';
+import { destinationQueueName, destinationsWithQueues } from '../queue/names.ts';
 import { producerConnection, RedisUnreachableError } from '../queue/redis.ts';
 import { Spool } from '../queue/spool.ts';
 import type { CallEvent } from '../telecmi/index.ts';
@@ -80,7 +80,24 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
   );
   for (const destinationQueue of destinationQueues) destinationQueue.on('error', () => {});
   const allQueues = [queue, ...destinationQueues];
-  mountAdmin(app, { config: config.admin, queues: allQueues, logger });
+  const admin = mountAdmin(app, { config: config.admin, queues: allQueues, logger });
+  // The queue a destination renamed or removed left behind: in the dashboard too, to look at and
+  // clean. Found by a scan of Redis's keys, off the start-up path.
+  const configured = new Set(config.destinations.map((destination) => destination.name));
+  const leftBehind: Queue[] = [];
+  const leftBehindShown = destinationsWithQueues(redis, config.redis.prefix)
+    .then((names) => {
+      for (const name of names.filter((found) => !configured.has(found))) {
+        const leftQueue = new Queue(destinationQueueName(name), {
+          connection: redis,
+          prefix: config.redis.prefix,
+        });
+        leftQueue.on('error', () => {});
+        leftBehind.push(leftQueue);
+      }
+      admin.show(leftBehind);
+    })
+    .catch(() => {});
   const unwatchQueues = watchQueues(allQueues);
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -111,7 +128,8 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
       });
       await ingest.close();
       unwatchQueues();
-      await Promise.all(destinationQueues.map((destinationQueue) => destinationQueue.close()));
+      await leftBehindShown;
+      await Promise.all([...destinationQueues, ...leftBehind].map((other) => other.close()));
       await queue.close();
       redis.disconnect();
       writes.disconnect();

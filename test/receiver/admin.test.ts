@@ -1,8 +1,15 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
-import { waitFor } from '../helpers/redis-server.ts';
+import { startReceiver } from '../../src/receiver/server.ts';
+import {
+  silentLogger,
+  startTestReceiver,
+  type TestReceiver,
+  testConfig,
+  uniquePrefix,
+} from '../helpers/receiver.ts';
+import { deletePrefix, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 
 const PASSWORD = 'board-password-123';
 const DESTINATIONS = `destinations:
@@ -204,6 +211,37 @@ describe('queue dashboard without a password', () => {
       ).toBe(200);
     } finally {
       await receiver.dispose();
+    }
+  });
+});
+
+describe('queue dashboard and a destination no longer in the config', () => {
+  it('shows the queue it left behind, to look at and clean', async () => {
+    const prefix = uniquePrefix('left');
+    const redis = new Redis(REDIS_URL);
+    const old = new Queue('deliver.oldcrm', { connection: redis, prefix });
+    await old.add('cdr', { id: 'stranded' }, { jobId: 'stranded.oldcrm' });
+    const config = testConfig(
+      `admin: {user: ops, password: ${PASSWORD}}\n${DESTINATIONS}`,
+      REDIS_URL,
+      prefix,
+    );
+    const receiver = await startReceiver(config, silentLogger);
+    try {
+      const names = async () => {
+        const api = await fetch(`http://127.0.0.1:${receiver.port}/admin/queues/api/queues`, {
+          headers: basic('ops', PASSWORD),
+        });
+        return ((await api.json()) as QueuesAnswer).queues.map((queue) => queue.name).sort();
+      };
+      // Found off the start-up path: shown a moment after.
+      await waitFor(async () => (await names()).includes('deliver.oldcrm'));
+      expect(await names()).toEqual(['deliver.archive', 'deliver.crm', 'deliver.oldcrm', 'ingest']);
+    } finally {
+      await receiver.close();
+      await old.close();
+      redis.disconnect();
+      await deletePrefix(REDIS_URL, prefix);
     }
   });
 });
