@@ -5,7 +5,7 @@
  */
 import { Queue } from 'bullmq';
 import { deliveryCounts } from '../src/queue/delivery-counts.ts';
-import { destinationQueueName, destinationsWithQueues } from '../src/queue/names.ts';
+import { destinationQueueName, destinationsLeftBehind } from '../src/queue/names.ts';
 import { configOrFail, connectOrFail, fail as failWith, flagsOrFail } from './cli.ts';
 
 const TOOL = 'drop-queue';
@@ -22,7 +22,7 @@ if (config.destinations.some((destination) => destination.name === name))
   fail(`${name} is in the config: its queue is in use; remove it from the config and stop its workers first`);
 
 const connection = await connectOrFail(TOOL, config);
-if (!(await destinationsWithQueues(connection, config.redis.prefix)).includes(name))
+if (!(await destinationsLeftBehind(connection, config)).includes(name))
   fail(`no queue of a destination "${name}" in Redis (prefix ${config.redis.prefix})`);
 const queue = new Queue(destinationQueueName(name), { connection, prefix: config.redis.prefix });
 const { pending, dead, delivered } = await deliveryCounts(queue);

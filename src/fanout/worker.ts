@@ -7,7 +7,7 @@ import { addCallIndex } from '../queue/call-index.ts';
 import { deliveryCounts } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { JobWriteConnection } from '../queue/job-writes.ts';
-import { destinationQueueName, destinationsWithQueues, INGEST_QUEUE, seenKey } from '../queue/names.ts';
+import { destinationQueueName, destinationsLeftBehind, INGEST_QUEUE, seenKey } from '../queue/names.ts';
 import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { deliveryJobOf, type Route, routeOf } from './route.ts';
@@ -122,9 +122,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
  * when it starts (`npm run ledger` lists them too).
  */
 async function warnOfLeftBehindDeliveries(config: ForwarderConfig, connection: Redis, logger: Logger) {
-  const configured = new Set(config.destinations.map((destination) => destination.name));
-  for (const destination of await destinationsWithQueues(connection, config.redis.prefix)) {
-    if (configured.has(destination)) continue;
+  for (const destination of await destinationsLeftBehind(connection, config)) {
     const queue = new Queue(destinationQueueName(destination), { connection, prefix: config.redis.prefix });
     try {
       const { pending } = await deliveryCounts(queue);

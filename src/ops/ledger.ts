@@ -4,7 +4,7 @@ import type { ForwarderConfig, RetentionConfig } from '../config/index.ts';
 import { compileFilter } from '../fanout/filter.ts';
 import { deliveryCounts, PENDING_STATES } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
-import { deliveryJobId, destinationQueueName, destinationsWithQueues, INGEST_QUEUE } from '../queue/names.ts';
+import { deliveryJobId, destinationQueueName, destinationsLeftBehind, INGEST_QUEUE } from '../queue/names.ts';
 
 export interface DestinationLedger {
   name: string;
@@ -105,10 +105,8 @@ export async function readLedger(
       trimmed,
     });
   }
-  const configured = new Set(config.destinations.map((destination) => destination.name));
   const orphans: OrphanQueue[] = [];
-  for (const destination of await destinationsWithQueues(connection, config.redis.prefix)) {
-    if (configured.has(destination)) continue;
+  for (const destination of await destinationsLeftBehind(connection, config)) {
     const orphan = { destination, ...(await deliveryCounts(queueFor(destinationQueueName(destination)))) };
     // A queue left with no job (BullMQ keeps its settings key) has nothing to say.
     if (orphan.pending + orphan.delivered + orphan.dead > 0) orphans.push(orphan);

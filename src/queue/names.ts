@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { ForwarderConfig } from '../config/index.ts';
 
 /** Queue names. The Redis key prefix (`redis.prefix`) keeps installations apart. */
 export const INGEST_QUEUE = 'ingest';
@@ -18,11 +19,15 @@ export function destinationQueueName(destination: string): string {
 }
 
 /**
- * The destinations that have a queue in Redis, configured or not (one renamed or removed leaves
- * its queue behind): found by the `meta` key BullMQ keeps per queue.
+ * The destinations that have a queue in Redis but are not in the config: one renamed or removed
+ * leaves its queue behind. Found by the `meta` key BullMQ keeps per queue (a scan of the keys).
  */
-export async function destinationsWithQueues(redis: Pick<Redis, 'scan'>, prefix: string): Promise<string[]> {
-  const head = `${prefix}:${DESTINATION_QUEUE}`;
+export async function destinationsLeftBehind(
+  redis: Pick<Redis, 'scan'>,
+  config: Pick<ForwarderConfig, 'redis' | 'destinations'>,
+): Promise<string[]> {
+  const configured = new Set(config.destinations.map((destination) => destination.name));
+  const head = `${config.redis.prefix}:${DESTINATION_QUEUE}`;
   const names = new Set<string>();
   let cursor = '0';
   do {
@@ -30,7 +35,7 @@ export async function destinationsWithQueues(redis: Pick<Redis, 'scan'>, prefix:
     cursor = next;
     for (const key of keys) names.add(key.slice(head.length, -':meta'.length));
   } while (cursor !== '0');
-  return [...names].sort();
+  return [...names].filter((name) => !configured.has(name)).sort();
 }
 
 /**

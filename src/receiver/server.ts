@@ -8,7 +8,7 @@ import type { Logger } from '../ops/logger.ts';
 import { watchQueues, watchSpoolDepth } from '../ops/metrics.ts';
 import { DurableIngest } from '../queue/durable-ingest.ts';
 import { type IngestJobData, IngestWriter, ingestQueue } from '../queue/ingest.ts';
-import { destinationQueueName, destinationsWithQueues } from '../queue/names.ts';
+import { destinationQueueName, destinationsLeftBehind } from '../queue/names.ts';
 import { producerConnection, RedisUnreachableError } from '../queue/redis.ts';
 import { Spool } from '../queue/spool.ts';
 import type { CallEvent } from '../telecmi/index.ts';
@@ -83,11 +83,10 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
   const admin = mountAdmin(app, { config: config.admin, queues: allQueues, logger });
   // The queue a destination renamed or removed left behind: in the dashboard too, to look at and
   // clean. Found by a scan of Redis's keys, off the start-up path.
-  const configured = new Set(config.destinations.map((destination) => destination.name));
   const leftBehind: Queue[] = [];
-  const leftBehindShown = destinationsWithQueues(redis, config.redis.prefix)
+  const leftBehindShown = destinationsLeftBehind(redis, config)
     .then((names) => {
-      for (const name of names.filter((found) => !configured.has(found))) {
+      for (const name of names) {
         const leftQueue = new Queue(destinationQueueName(name), {
           connection: redis,
           prefix: config.redis.prefix,
