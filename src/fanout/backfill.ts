@@ -1,6 +1,7 @@
-import type { Job, JobType, Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig } from '../config/index.ts';
+import { ALL_STATES, jobsIn } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, ingestQueue, notificationsOf } from '../queue/ingest.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { deliveryJobOf, type Route, routeOf } from './route.ts';
@@ -28,17 +29,8 @@ export interface BackfillResult {
   added: number;
 }
 
-/** Every state a job can be in: an event is kept whatever became of its delivery. */
-const STATES: JobType[] = [
-  'completed',
-  'failed',
-  'delayed',
-  'wait',
-  'active',
-  'prioritized',
-  'waiting-children',
-];
-const PAGE = 500;
+/** Deliveries checked and added per round trip. */
+const BATCH = 500;
 
 export async function backfill(
   config: ForwarderConfig,
@@ -78,7 +70,7 @@ export async function backfill(
         if (!inTimes(event, criteria) || !route.wants(event)) continue;
         result.wanted += 1;
         batch.push(event);
-        if (batch.length >= PAGE) await flush();
+        if (batch.length >= BATCH) await flush();
       }
     }
     if (batch.length > 0) await flush();
@@ -99,15 +91,9 @@ interface Source {
   eventsOf: (job: Job) => Iterable<CallEvent>;
 }
 
-/** The events of a queue's jobs, page by page, in every state. */
+/** The events of a queue's jobs, in every state: an event is kept whatever became of its delivery. */
 async function* eventsIn({ queue, eventsOf }: Source): AsyncGenerator<CallEvent> {
-  for (const state of STATES) {
-    for (let start = 0; ; start += PAGE) {
-      const page: Job[] = await queue.getJobs([state], start, start + PAGE - 1);
-      for (const job of page) if (job) yield* eventsOf(job);
-      if (page.length < PAGE) break;
-    }
-  }
+  for await (const job of jobsIn(queue, ALL_STATES)) yield* eventsOf(job);
 }
 
 /**

@@ -1,8 +1,8 @@
-import type { Job, JobType, Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig, RetentionConfig } from '../config/index.ts';
 import { compileFilter } from '../fanout/filter.ts';
-import { deliveryCounts, PENDING_STATES } from '../queue/delivery-counts.ts';
+import { deliveryCounts, jobsIn, PENDING_STATES } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { deliveryJobId, destinationQueueName, destinationsLeftBehind, INGEST_QUEUE } from '../queue/names.ts';
 
@@ -125,14 +125,6 @@ export async function readLedger(
       destinations.every((destination) => destination.missing === 0) &&
       orphans.every((orphan) => orphan.pending === 0),
   };
-}
-
-async function* jobsIn<T>(queue: Queue<T>, states: readonly JobType[]): AsyncGenerator<Job<T>> {
-  for (let start = 0; ; start += PAGE) {
-    const jobs = await queue.getJobs([...states], start, start + PAGE - 1);
-    for (const job of jobs) if (job) yield job;
-    if (jobs.length < PAGE) return;
-  }
 }
 
 /** The expected jobs that are not in Redis. */
