@@ -128,6 +128,8 @@ interface SeenMarks {
  */
 export class IngestWriter {
   readonly #queue: Queue<IngestJobData>;
+  /** The queue's job options (retention), read once: BullMQ's getter copies them on every read. */
+  readonly #jobOptions: JobsOptions;
   readonly #writes: JobWriteConnection;
   readonly #dedupeWindowMs: number;
   readonly #jobIdTag = randomBytes(4).toString('hex');
@@ -139,6 +141,7 @@ export class IngestWriter {
   /** `redis`: the connection the writes go through, not the one `queue` was made with. */
   constructor(queue: Queue<IngestJobData>, redis: Redis, options: { dedupeWindowMs: number }) {
     this.#queue = queue;
+    this.#jobOptions = queue.defaultJobOptions;
     this.#writes = new JobWriteConnection(queue, redis);
     this.#dedupeWindowMs = options.dedupeWindowMs;
     redis.defineCommand('cdrfMarkSeen', { lua: MARK_SEEN });
@@ -185,7 +188,7 @@ export class IngestWriter {
     await this.#writes.ready();
     const multi = this.#writes.multi() as JobWrites & SeenMarks;
     multi.cdrfMarkSeen(keys.length, ...keys, jobId, this.#dedupeWindowMs);
-    const job = new Job(this.#queue, 'notifications', data, this.#queue.defaultJobOptions, jobId);
+    const job = new Job(this.#queue, 'notifications', data, this.#jobOptions, jobId);
     await job.addJob(multi);
     const replies = await multi.exec();
     // EXEC answers null when the transaction was discarded; a failed command leaves its reply an error.
