@@ -10,6 +10,7 @@ import {
   ConfigError,
   configFileFromEnv,
   type DestinationConfig,
+  type DestinationConfigOf,
   type FilterConfig,
   type ForwarderConfig,
   loadConfig,
@@ -90,6 +91,16 @@ function describeDelivery(destination: DestinationConfig): string {
   return parts.join(', ');
 }
 
+/** `signed`, or `signed twice` while a previous secret is being rotated out. */
+function signedWith(destination: DestinationConfigOf<'http'>): string | undefined {
+  const secrets = [destination.signingSecret, destination.previousSigningSecret].filter(Boolean);
+  return secrets.length === 2
+    ? 'signed twice (signingSecret, previousSigningSecret)'
+    : secrets.length === 1
+      ? 'signed'
+      : undefined;
+}
+
 function target(destination: DestinationConfig): string {
   switch (destination.type) {
     case 'http': {
@@ -98,7 +109,7 @@ function target(destination: DestinationConfig): string {
         Object.keys(destination.headers).length > 0
           ? `headers ${Object.keys(destination.headers).join(', ')}`
           : undefined,
-        destination.signingSecret ? 'signed' : undefined,
+        signedWith(destination),
         destination.template !== undefined ? 'template' : undefined,
       ].filter(Boolean);
       return `${redactUrl(destination.url)} (${extras.join(', ')})`;

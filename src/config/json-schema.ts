@@ -101,6 +101,8 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'destinations[].timeoutMs': 'Per attempt (postgres: per statement).',
   'destinations[http].signingSecret':
     'A Standard Webhooks secret (whsec_...): adds a webhook-signature header. Empty: no signature.',
+  'destinations[http].previousSigningSecret':
+    'The secret being rotated out (whsec_...): requests carry its signature too, so the endpoint can switch at its own pace. Remove it once it has.',
   'destinations[].template':
     'Any YAML value in which strings may name call-event fields as {{field}}; replaces the default body.',
   'destinations[slack]': 'type: slack: a message per event through an incoming webhook.',

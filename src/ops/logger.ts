@@ -21,9 +21,11 @@ export interface LoggerOptions {
 const SECRET_KEYS = new Set([
   'authorization',
   'token',
+  'previousToken',
   'password',
   'secret',
   'signingSecret',
+  'previousSigningSecret',
   'headers',
   'webhookUrl',
   'connectionString',

@@ -105,6 +105,15 @@ destinations:
     expect(problem).toBe('receiver.token: Invalid type: Expected string but received a number');
   });
 
+  it('checks previousSigningSecret as a signing secret, and leaves it unset when empty', () => {
+    const http =
+      '  - {name: crm, type: http, url: "http://crm.example/hook", signingSecret: whsec_U0lHTklOR1NFQ1JFVDE=';
+    expect(problems(`destinations:\n${http}, previousSigningSecret: not-a-secret}\n`)).toEqual([
+      'destinations[0].previousSigningSecret: expected a Standard Webhooks secret: whsec_ then base64 (or empty for none)',
+    ]);
+    expect(problems(`destinations:\n${http}, previousSigningSecret: ""}\n`)).toEqual([]);
+  });
+
   it('reports duplicate destination names', () => {
     expect(
       problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),

@@ -155,6 +155,35 @@ describe('http destination: the request', () => {
     }
   });
 
+  it('signs with both secrets while one is rotated out, so either verifies the request', async () => {
+    const NEW_SECRET = 'whsec_TkVXU0lHTklOR1NFQ1JFVDI=';
+    const destination = open({ signingSecret: NEW_SECRET, previousSigningSecret: SECRET });
+    await destination.deliver(event, context);
+    const [request] = server.received;
+    const signature = String(request?.headers['webhook-signature']);
+    expect(signature.split(' ')).toHaveLength(2);
+    const headers = {
+      'webhook-id': String(request?.headers['webhook-id']),
+      'webhook-timestamp': String(request?.headers['webhook-timestamp']),
+      'webhook-signature': signature,
+    };
+    const body = request?.body ?? '';
+    expect(new Webhook(NEW_SECRET).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(new Webhook(SECRET).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(() => new Webhook('whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAA').verify(body, headers)).toThrow();
+    // Once the previous secret is removed, only the new one verifies.
+    server.reset();
+    await open({ signingSecret: NEW_SECRET }).deliver(event, context);
+    const [after] = server.received;
+    const afterHeaders = {
+      'webhook-id': String(after?.headers['webhook-id']),
+      'webhook-timestamp': String(after?.headers['webhook-timestamp']),
+      'webhook-signature': String(after?.headers['webhook-signature']),
+    };
+    expect(new Webhook(NEW_SECRET).verify(after?.body ?? '', afterHeaders)).toBeTruthy();
+    expect(() => new Webhook(SECRET).verify(after?.body ?? '', afterHeaders)).toThrow();
+  });
+
   it("posts to the URL's path and query string, as configured", async () => {
     const destination = open({ url: `${baseUrl}/api/v2/calls?tenant=acme&key=a%2Fb#ignored` });
     await destination.deliver(event, context);

@@ -144,8 +144,10 @@ destinations:
     logger.info(
       {
         token: TOKEN,
+        previousToken: `old-${TOKEN}`,
         password: ADMIN_PASSWORD,
         signingSecret: SIGNING_SECRET,
+        previousSigningSecret: `${SIGNING_SECRET}old`,
         headers: { authorization: `Bearer ${HEADER_SECRET}` },
         webhookUrl: 'https://hooks.slack.com/services/T000/B000/slack-secret-path',
         url: 'redis://:redis-pass-123@redis.internal:6379',

@@ -235,7 +235,8 @@ class HttpDestination implements Destination {
   readonly #config: HttpConfig;
   readonly #endpoint: JsonEndpoint;
   readonly #render: CompiledTemplate | undefined;
-  readonly #webhook: Webhook | undefined;
+  /** One per signing secret, the current one first: each adds its signature to the header. */
+  readonly #signers: Webhook[];
   readonly #headers: Record<string, string>;
   readonly #secrets: string[];
 
@@ -243,13 +244,13 @@ class HttpDestination implements Destination {
     this.#config = config;
     this.#endpoint = new JsonEndpoint(config.url, config.timeoutMs);
     this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
-    this.#webhook = config.signingSecret === undefined ? undefined : new Webhook(config.signingSecret);
+    const signingSecrets = [config.signingSecret, config.previousSigningSecret].filter(
+      (secret) => secret !== undefined,
+    );
+    this.#signers = signingSecrets.map((secret) => new Webhook(secret));
     this.#headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
     for (const [name, value] of Object.entries(config.headers)) this.#headers[name.toLowerCase()] = value;
-    this.#secrets = [
-      ...Object.values(config.headers),
-      ...(config.signingSecret ? [config.signingSecret] : []),
-    ];
+    this.#secrets = [...Object.values(config.headers), ...signingSecrets];
   }
 
   async deliver(event: CallEvent, context: DeliveryContext): Promise<DeliveryReceipt> {
@@ -260,7 +261,12 @@ class HttpDestination implements Destination {
       'webhook-id': event.id,
       'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
     };
-    if (this.#webhook) headers['webhook-signature'] = this.#webhook.sign(event.id, now, body);
+    // Several signatures are space-separated; a verifier accepts the request if any one matches.
+    if (this.#signers.length > 0) {
+      headers['webhook-signature'] = this.#signers
+        .map((signer) => signer.sign(event.id, now, body))
+        .join(' ');
+    }
     const started = performance.now();
     const status = await this.#endpoint.send({
       method: this.#config.method,

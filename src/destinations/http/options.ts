@@ -2,6 +2,16 @@ import * as v from 'valibot';
 import { integer, urlWithScheme } from '../../config/fields.ts';
 import { Template } from '../template-schema.ts';
 
+/** A Standard Webhooks secret; empty (an unset `${SECRET:-}`) means none. */
+const SigningSecret = v.pipe(
+  v.string(),
+  v.check(
+    (text) => text === '' || /^whsec_[A-Za-z0-9+/=]{8,}$/.test(text),
+    'expected a Standard Webhooks secret: whsec_ then base64 (or empty for none)',
+  ),
+  v.transform((text) => (text === '' ? undefined : text)),
+);
+
 /** `type: http`: a CRM or any webhook. */
 export const HttpOptions = v.object({
   type: v.literal('http'),
@@ -11,17 +21,12 @@ export const HttpOptions = v.object({
   headers: v.optional(v.record(v.string(), v.string('expected a string header value')), {}),
   timeoutMs: v.optional(integer(100, 300_000), 10_000),
   /** Standard Webhooks signing secret (`whsec_...`): adds a `webhook-signature` header. */
-  signingSecret: v.optional(
-    v.pipe(
-      v.string(),
-      v.check(
-        (text) => text === '' || /^whsec_[A-Za-z0-9+/=]{8,}$/.test(text),
-        'expected a Standard Webhooks secret: whsec_ then base64 (or empty for none)',
-      ),
-      // Empty (an unset `${SECRET:-}`): no signature.
-      v.transform((text) => (text === '' ? undefined : text)),
-    ),
-  ),
+  signingSecret: v.optional(SigningSecret),
+  /**
+   * The secret being rotated out: requests are signed with it too (a second signature in the same
+   * header), so the endpoint can switch secrets at its own pace. Remove it once it has.
+   */
+  previousSigningSecret: v.optional(SigningSecret),
   /** Maps canonical fields into the body your endpoint expects; without it the body is the whole event. */
   template: v.optional(Template),
 });
