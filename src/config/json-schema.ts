@@ -96,7 +96,8 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
     'Retryable failures in a row, in one worker process, that open the circuit.',
   'destinations[].circuitBreaker.pauseMs': 'How long an open circuit holds the destination.',
   'destinations[http]': 'type: http: a CRM or any webhook.',
-  'destinations[http].url': 'http:// or https:// URL the event is sent to.',
+  'destinations[http].url':
+    'http:// or https:// URL the event is sent to; {{field}} in its path or query is filled from each event, percent-encoded.',
   'destinations[http].headers': 'Extra request headers, e.g. {Authorization: "Bearer ${CRM_TOKEN}"}.',
   'destinations[].timeoutMs': 'Per attempt (postgres: per statement).',
   'destinations[http].signingSecret':

@@ -38,6 +38,18 @@ function compileString(text: string): CompiledTemplate {
     const path = whole[1].split('.');
     return (event) => lookup(event, path) ?? null;
   }
+  return compileText(text, asText);
+}
+
+/**
+ * Text with placeholders, each replaced by `format` of its field's value (`undefined` when the
+ * event has no such field); `placeholder` is the dot path as written, for error messages. Body
+ * templates give a field's text; a URL gives it encoded (`http/url.ts`).
+ */
+export function compileText(
+  text: string,
+  format: (value: unknown, placeholder: string) => string,
+): (event: CallEvent) => string {
   // Split into literal text (even indexes) and paths (odd indexes).
   const parts = text.split(PLACEHOLDER);
   if (parts.length === 1) return () => text;
@@ -46,10 +58,15 @@ function compileString(text: string): CompiledTemplate {
     let out = '';
     parts.forEach((part, index) => {
       const path = paths[index];
-      out += path ? asText(lookup(event, path)) : part;
+      out += path ? format(lookup(event, path), part) : part;
     });
     return out;
   };
+}
+
+/** Whether `text` names a field as `{{field}}`. */
+export function hasPlaceholder(text: string): boolean {
+  return new RegExp(PLACEHOLDER.source).test(text);
 }
 
 /** Own properties only: `{{constructor}}` must not reach into the prototype. */
@@ -62,7 +79,8 @@ function lookup(value: unknown, path: readonly string[]): unknown {
   return current;
 }
 
-function asText(value: unknown): string {
+/** A field's value as text: empty when missing, JSON for an object. */
+export function asText(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);

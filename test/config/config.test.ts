@@ -114,6 +114,20 @@ destinations:
     expect(problems(`destinations:\n${http}, previousSigningSecret: ""}\n`)).toEqual([]);
   });
 
+  it('takes {{field}} placeholders in the path and query of an http URL, and refuses them in its host', () => {
+    const http = (url: string) => `destinations:\n  - {name: crm, type: http, url: "${url}"}\n`;
+    expect(problems(http('https://crm.example/api/calls/{{id}}?leg={{leg}}'))).toEqual([]);
+    for (const url of [
+      'https://{{raw.host}}/calls',
+      'https://crm.example:{{raw.port}}/calls',
+      '{{raw.url}}',
+    ]) {
+      expect(problems(http(url))).toEqual([
+        'destinations[0].url: placeholders ({{field}}) may stand in the path or query only, not in the scheme, host or port',
+      ]);
+    }
+  });
+
   it('reports duplicate destination names', () => {
     expect(
       problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),

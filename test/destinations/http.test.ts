@@ -190,6 +190,29 @@ describe('http destination: the request', () => {
     expect(server.received.map((request) => request.url)).toEqual(['/api/v2/calls?tenant=acme&key=a%2Fb']);
   });
 
+  it('fills {{field}} placeholders in the path and query from each event, percent-encoded', async () => {
+    const destination = open({
+      method: 'PUT',
+      url: `${baseUrl}/api/calls/{{id}}?status={{status}}&agent={{ user }}#x`,
+    });
+    await destination.deliver(event, context);
+    await destination.deliver({ ...event, id: 'a/b?c', user: 'Ann & Bob/2 #1' }, context);
+    expect(server.received.map((request) => request.url)).toEqual([
+      `/api/calls/${event.id}?status=answered&agent=204_2222223`,
+      '/api/calls/a%2Fb%3Fc?status=answered&agent=Ann%20%26%20Bob%2F2%20%231',
+    ]);
+    expect(server.received.map((request) => request.method)).toEqual(['PUT', 'PUT']);
+  });
+
+  it('fails a delivery for good, sending nothing, when the URL names a field the event lacks', async () => {
+    expect(event.leg).toBeNull();
+    const destination = open({ url: `${baseUrl}/api/calls/{{callId}}/legs/{{leg}}` });
+    const error = await failure(destination.deliver(event, context));
+    expect(error).toBeInstanceOf(DeliveryError);
+    expect(error).toMatchObject({ retryable: false, message: 'url: {{leg}} has no value in this event' });
+    expect(server.received).toEqual([]);
+  });
+
   it('sends the configured headers and method', async () => {
     const destination = open({
       method: 'PUT',

@@ -11,6 +11,7 @@ import {
   type Destination,
   type DestinationType,
 } from '../types.ts';
+import { compileRequestPath } from './url.ts';
 
 type HttpConfig = DestinationConfigOf<'http'>;
 type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -112,6 +113,8 @@ export interface JsonRequest {
   method: 'POST' | 'PUT' | 'PATCH';
   headers: Record<string, string>;
   body: string;
+  /** Path and query, when they differ per request; otherwise the endpoint URL's. */
+  path?: string;
   /** Values to blank out of an error message should the other side echo them (header values, secrets). */
   secrets?: readonly string[];
 }
@@ -154,7 +157,7 @@ export class JsonEndpoint {
     let bodyText = '';
     try {
       const response = await this.#pool.request({
-        path: this.#path,
+        path: req.path ?? this.#path,
         method: req.method,
         headers: req.headers,
         body: req.body,
@@ -235,6 +238,8 @@ class HttpDestination implements Destination {
   readonly #config: HttpConfig;
   readonly #endpoint: JsonEndpoint;
   readonly #render: CompiledTemplate | undefined;
+  /** Set when the URL names fields of the event (`/calls/{{id}}`). */
+  readonly #pathOf: ((event: CallEvent) => string) | undefined;
   /** One per signing secret, the current one first: each adds its signature to the header. */
   readonly #signers: Webhook[];
   readonly #headers: Record<string, string>;
@@ -244,6 +249,7 @@ class HttpDestination implements Destination {
     this.#config = config;
     this.#endpoint = new JsonEndpoint(config.url, config.timeoutMs);
     this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
+    this.#pathOf = compileRequestPath(config.url);
     const signingSecrets = [config.signingSecret, config.previousSigningSecret].filter(
       (secret) => secret !== undefined,
     );
@@ -254,6 +260,7 @@ class HttpDestination implements Destination {
   }
 
   async deliver(event: CallEvent, context: DeliveryContext): Promise<DeliveryReceipt> {
+    const path = this.#pathOf?.(event);
     const body = JSON.stringify(this.#render ? this.#render(event) : event);
     const now = new Date();
     const headers: Record<string, string> = {
@@ -272,6 +279,7 @@ class HttpDestination implements Destination {
       method: this.#config.method,
       headers,
       body,
+      ...(path === undefined ? {} : { path }),
       secrets: this.#secrets,
     });
     context.logger.debug(

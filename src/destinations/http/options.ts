@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { integer, urlWithScheme } from '../../config/fields.ts';
 import { Template } from '../template-schema.ts';
+import { hasPlaceholderInOrigin } from './url.ts';
 
 /** A Standard Webhooks secret; empty (an unset `${SECRET:-}`) means none. */
 const SigningSecret = v.pipe(
@@ -15,7 +16,18 @@ const SigningSecret = v.pipe(
 /** `type: http`: a CRM or any webhook. */
 export const HttpOptions = v.object({
   type: v.literal('http'),
-  url: urlWithScheme(['http', 'https']),
+  /**
+   * Where events go. `{{field}}` in the path or query is filled from each event, percent-encoded
+   * (`https://crm.example/api/calls/{{id}}`, for an endpoint that upserts by id).
+   */
+  url: v.pipe(
+    v.string(),
+    v.check(
+      (text) => !hasPlaceholderInOrigin(text),
+      'placeholders ({{field}}) may stand in the path or query only, not in the scheme, host or port',
+    ),
+    urlWithScheme(['http', 'https']),
+  ),
   method: v.optional(v.picklist(['POST', 'PUT', 'PATCH'], 'expected POST, PUT or PATCH'), 'POST'),
   /** Extra request headers; values may use `${ENV}` (and are then never logged). */
   headers: v.optional(v.record(v.string(), v.string('expected a string header value')), {}),
