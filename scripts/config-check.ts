@@ -62,7 +62,16 @@ function describeFilter(filter: FilterConfig): string {
   const any = (value: string | string[]) => (Array.isArray(value) ? value.join(' or ') : value);
   const parts: string[] = [];
   if (filter.kind !== undefined) parts.push(any(filter.kind));
-  for (const key of ['status', 'direction', 'leg', 'team', 'user', 'provider'] as const) {
+  for (const key of [
+    'status',
+    'direction',
+    'leg',
+    'team',
+    'user',
+    'provider',
+    'appId',
+    'virtualNumber',
+  ] as const) {
     const value = filter[key];
     if (value !== undefined) parts.push(`${key} ${any(value)}`);
   }

@@ -79,6 +79,9 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'destinations[].filter.kind': 'cdr, event or other.',
   'destinations[].filter.leg': 'a or b.',
   'destinations[].filter.provider': 'chub or piopiy.',
+  'destinations[].filter.appId': 'TeleCMI app id(s).',
+  'destinations[].filter.virtualNumber':
+    'Virtual number(s) (DIDs), compared by digits only. Quote numbers longer than 15 digits.',
   'destinations[].filter.minAnsweredSec': 'answeredSec at least this (a missing value counts as 0).',
   'destinations[].retry':
     'Retry policy: with the defaults, the last attempt comes about a day after the first.',

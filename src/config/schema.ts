@@ -13,6 +13,23 @@ import { boolean, cidr, integer, isLinkLocalUrl, name, nonEmptyText, urlWithSche
 
 const oneOrMany = v.union([nonEmptyText, v.array(nonEmptyText)], 'expected a string or a list of strings');
 
+/**
+ * An app id or a phone number. YAML reads unquoted digits as a number, which keeps every digit only
+ * up to 2^53: such a number is taken as its digits, a longer one must be quoted.
+ */
+const digits = v.pipe(
+  v.union([v.string(), v.number()], 'expected a string or a number'),
+  v.check(
+    (value) => (typeof value === 'string' ? value.trim() !== '' : Number.isSafeInteger(value) && value >= 0),
+    'expected digits; quote a long number ("440000000000") so that YAML keeps every digit',
+  ),
+);
+/** One or a list, as text. (Made text after the union, so that its own message comes through.) */
+const oneOrManyDigits = v.pipe(
+  v.union([digits, v.array(digits)], 'expected digits or a list of them'),
+  v.transform((value) => [value].flat().map(String)),
+);
+
 /** Which events a destination gets. Every key present must match; a list means "any of". */
 export const FilterConfig = v.strictObject({
   kind: v.optional(oneOrMany),
@@ -22,6 +39,10 @@ export const FilterConfig = v.strictObject({
   team: v.optional(oneOrMany),
   user: v.optional(oneOrMany),
   provider: v.optional(oneOrMany),
+  /** TeleCMI app id(s): for an installation that receives several apps. */
+  appId: v.optional(oneOrManyDigits),
+  /** The virtual number (DID) called or calling out; compared by its digits only (`+44 …` works). */
+  virtualNumber: v.optional(oneOrManyDigits),
   minAnsweredSec: v.optional(integer(0)),
 });
 

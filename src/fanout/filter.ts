@@ -2,7 +2,7 @@ import type { FilterConfig } from '../config/index.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 
 /** The event fields a filter can match on, with the filter key that names each. */
-const MATCHED_FIELDS = ['kind', 'status', 'direction', 'leg', 'team', 'user', 'provider'] as const;
+const MATCHED_FIELDS = ['kind', 'status', 'direction', 'leg', 'team', 'user', 'provider', 'appId'] as const;
 
 /**
  * Whether a destination wants an event: every key present in the filter must match; a list means
@@ -19,7 +19,16 @@ export function compileFilter(filter: FilterConfig): (event: CallEvent) => boole
       return value !== null && accepted.has(value.toLowerCase());
     });
   }
+  if (filter.virtualNumber !== undefined) {
+    // Digits only on both sides: TeleCMI sends `440000000000`, people write `+44 0000 000000`.
+    const accepted = new Set([filter.virtualNumber].flat().map(digitsOf));
+    checks.push((event) => event.virtualNumber !== null && accepted.has(digitsOf(event.virtualNumber)));
+  }
   const { minAnsweredSec } = filter;
   if (minAnsweredSec !== undefined) checks.push((event) => (event.answeredSec ?? 0) >= minAnsweredSec);
   return (event) => checks.every((check) => check(event));
+}
+
+function digitsOf(text: string): string {
+  return text.replace(/\D/g, '');
 }

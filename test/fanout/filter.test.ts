@@ -41,6 +41,34 @@ describe('destination filters', () => {
     );
   });
 
+  it('appId matches the app id, given as a number or as text', () => {
+    const picked = select({ appId: 2223343 });
+    expect(picked.length).toBeGreaterThan(0);
+    expect(picked.every((event) => event.appId === '2223343')).toBe(true);
+    expect(select({ appId: ['2223343'] })).toEqual(picked);
+    expect(select({ appId: [2222222, 2222224] }).map((event) => event.appId)).toEqual(
+      events
+        .filter((event) => ['2222222', '2222224'].includes(event.appId ?? ''))
+        .map((event) => event.appId),
+    );
+  });
+
+  it('virtualNumber matches by digits only, however the number is written', () => {
+    const withNumber = events.filter((event) => event.virtualNumber === '440000000000');
+    expect(withNumber.length).toBeGreaterThan(0);
+    expect(select({ virtualNumber: 440000000000 })).toEqual(withNumber);
+    expect(select({ virtualNumber: '+44 0000 000000' })).toEqual(withNumber);
+    expect(select({ virtualNumber: ['449999999999'] })).toEqual([]);
+  });
+
+  it('refuses a number too long for YAML to keep every digit, asking for quotes', () => {
+    const result = v.safeParse(FilterConfig, { virtualNumber: 12345678901234567 });
+    expect(result.success).toBe(false);
+    expect(result.issues?.[0]?.message).toBe(
+      'expected digits; quote a long number ("440000000000") so that YAML keeps every digit',
+    );
+  });
+
   it('minAnsweredSec keeps calls answered at least that long', () => {
     expect(select({ minAnsweredSec: 12 }).map((event) => event.answeredSec)).toEqual([15]);
   });
