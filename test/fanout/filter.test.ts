@@ -62,7 +62,8 @@ describe('destination filters', () => {
   });
 
   it('refuses a number too long for YAML to keep every digit, asking for quotes', () => {
-    const result = v.safeParse(FilterConfig, { virtualNumber: 12345678901234567 });
+    // What YAML makes of an unquoted `virtualNumber: 12345678901234567` (the last digit is lost).
+    const result = v.safeParse(FilterConfig, { virtualNumber: Number('12345678901234567') });
     expect(result.success).toBe(false);
     expect(result.issues?.[0]?.message).toBe(
       'expected digits; quote a long number ("440000000000") so that YAML keeps every digit',
