@@ -119,6 +119,7 @@ function target(destination: DestinationConfig): string {
           ? `headers ${Object.keys(destination.headers).join(', ')}`
           : undefined,
         signedWith(destination),
+        destination.oauth2 ? `OAuth 2 token from ${redactUrl(destination.oauth2.tokenUrl)}` : undefined,
         destination.template !== undefined ? 'template' : undefined,
       ].filter(Boolean);
       return `${redactUrl(destination.url)} (${extras.join(', ')})`;
@@ -157,6 +158,9 @@ function describeConfig(config: ForwarderConfig, file: string): string[] {
  * Values in the file that must never be printed, even inside an error message (valibot's default
  * messages quote the value they received): tokens, passwords, secrets, headers, URL passwords.
  */
+/** Keys whose names look like a secret's but whose values are not. */
+const NOT_SECRET = new Set(['oauth2', 'tokenUrl', 'tokenPrefix', 'clientAuth']);
+
 function secretsIn(path: string): string[] {
   let tree: unknown;
   try {
@@ -180,7 +184,10 @@ function secretsIn(path: string): string[] {
       for (const item of value) walk(item, secret);
     } else if (value !== null && typeof value === 'object') {
       for (const [key, item] of Object.entries(value)) {
-        walk(item, secret || /token|secret|password|passwd|key|auth|headers/i.test(key));
+        walk(
+          item,
+          secret || (/token|secret|password|passwd|key|auth|headers/i.test(key) && !NOT_SECRET.has(key)),
+        );
       }
     }
   };

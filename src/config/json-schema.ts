@@ -107,6 +107,18 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
     'A Standard Webhooks secret (whsec_...): adds a webhook-signature header. Empty: no signature.',
   'destinations[http].previousSigningSecret':
     'The secret being rotated out (whsec_...): requests carry its signature too, so the endpoint can switch at its own pace. Remove it once it has.',
+  'destinations[http].oauth2':
+    'An OAuth 2 access token for every request (Authorization: <tokenPrefix> <token>), fetched from tokenUrl and renewed before it expires.',
+  'destinations[http].oauth2.tokenUrl': 'The token endpoint, e.g. https://accounts.zoho.in/oauth/v2/token.',
+  'destinations[http].oauth2.clientId': 'The OAuth client id.',
+  'destinations[http].oauth2.clientSecret': 'The OAuth client secret; use ${VAR}.',
+  'destinations[http].oauth2.refreshToken':
+    'With it, the refresh token grant (Zoho CRM self client); without it, client credentials. Use ${VAR}.',
+  'destinations[http].oauth2.scope': 'Scope to ask for (space-separated).',
+  'destinations[http].oauth2.clientAuth':
+    'How the client authenticates to tokenUrl: body (client_id and client_secret form fields) or basic (HTTP basic auth).',
+  'destinations[http].oauth2.tokenPrefix':
+    'The word before the token in Authorization (Zoho CRM: Zoho-oauthtoken).',
   'destinations[].template':
     'Any YAML value in which strings may name call-event fields as {{field}}; replaces the default body.',
   'destinations[slack]': 'type: slack: a message per event through an incoming webhook.',

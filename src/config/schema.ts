@@ -230,18 +230,24 @@ export const ForwarderConfig = v.pipe(
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
     const config = dataset.value;
-    // Issues about one key of one destination, with the path people read: destinations[2].url.
-    const destinationIssue = (index: number, key: string, value: unknown, message: string) => {
-      const destination = config.destinations[index];
-      addIssue({
-        message,
-        path: [
-          { type: 'object', origin: 'value', input: config, key: 'destinations', value: config.destinations },
-          { type: 'array', origin: 'value', input: config.destinations, key: index, value: destination },
-          { type: 'object', origin: 'value', input: destination as Record<string, unknown>, key, value },
-        ],
-      });
+    // Issues about one key of one destination, with the path people read: destinations[2].url,
+    // destinations[0].oauth2.tokenUrl.
+    const destinationIssue = (index: number, keys: string | string[], message: string) => {
+      const destination = config.destinations[index] as unknown as Record<string, unknown>;
+      const path: v.IssuePathItem[] = [
+        { type: 'object', origin: 'value', input: config, key: 'destinations', value: config.destinations },
+        { type: 'array', origin: 'value', input: config.destinations, key: index, value: destination },
+      ];
+      let input = destination;
+      for (const key of [keys].flat()) {
+        const value = input[key];
+        path.push({ type: 'object', origin: 'value', input, key, value });
+        input = value as Record<string, unknown>;
+      }
+      addIssue({ message, path: path as [v.IssuePathItem, ...v.IssuePathItem[]] });
     };
+    const LINK_LOCAL =
+      'points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it';
     const seen = new Set<string>();
     config.destinations.forEach((destination, index) => {
       // The one URL each type sends to (postgres: the database; slack: the webhook).
@@ -252,18 +258,27 @@ export const ForwarderConfig = v.pipe(
             ? ['url', destination.url]
             : [];
       if (key && url && !destination.allowLinkLocal && isLinkLocalUrl(url)) {
-        destinationIssue(
-          index,
-          key,
-          url,
-          'points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
+        destinationIssue(index, key, LINK_LOCAL);
+      }
+      if (destination.type === 'http' && destination.oauth2) {
+        if (!destination.allowLinkLocal && isLinkLocalUrl(destination.oauth2.tokenUrl)) {
+          destinationIssue(index, ['oauth2', 'tokenUrl'], LINK_LOCAL);
+        }
+        const authorization = Object.keys(destination.headers).find(
+          (header) => header.toLowerCase() === 'authorization',
         );
+        if (authorization) {
+          destinationIssue(
+            index,
+            ['headers', authorization],
+            'oauth2 sets the Authorization header: remove this one, or oauth2',
+          );
+        }
       }
       if (seen.has(destination.name)) {
         destinationIssue(
           index,
           'name',
-          destination.name,
           `duplicate destination name "${destination.name}": names must be unique`,
         );
       }

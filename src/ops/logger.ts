@@ -26,6 +26,8 @@ const SECRET_KEYS = new Set([
   'secret',
   'signingSecret',
   'previousSigningSecret',
+  'clientSecret',
+  'refreshToken',
   'headers',
   'webhookUrl',
   'connectionString',

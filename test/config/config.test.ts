@@ -128,6 +128,24 @@ destinations:
     }
   });
 
+  it('checks oauth2: its keys, its token URL, and no second Authorization header', () => {
+    const http = (extra: string) =>
+      `destinations:\n  - {name: crm, type: http, url: "https://crm.example/hook", ${extra}}\n`;
+    const oauth2 = 'oauth2: {tokenUrl: "https://auth.example/token", clientId: c, clientSecret: s}';
+    expect(problems(http(oauth2))).toEqual([]);
+    expect(problems(http('oauth2: {tokenUrl: "https://auth.example/token", clientSecret: s}'))).toEqual([
+      'destinations[0].oauth2.clientId: missing',
+    ]);
+    expect(problems(http(`${oauth2}, headers: {authorization: "Bearer x"}`))).toEqual([
+      'destinations[0].headers.authorization: oauth2 sets the Authorization header: remove this one, or oauth2',
+    ]);
+    expect(
+      problems(http('oauth2: {tokenUrl: "http://169.254.169.254/token", clientId: c, clientSecret: s}')),
+    ).toEqual([
+      'destinations[0].oauth2.tokenUrl: points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
+    ]);
+  });
+
   it('reports duplicate destination names', () => {
     expect(
       problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),

@@ -11,12 +11,8 @@ import { Webhook } from 'standardwebhooks';
 import * as v from 'valibot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DestinationConfig, type DestinationConfigOf } from '../../src/config/index.ts';
-import {
-  classifyResponse,
-  httpDestination,
-  parseRetryAfter,
-  requestError,
-} from '../../src/destinations/http/index.ts';
+import { classifyResponse, parseRetryAfter, requestError } from '../../src/destinations/http/endpoint.ts';
+import { httpDestination } from '../../src/destinations/http/index.ts';
 import { renderTemplate } from '../../src/destinations/template.ts';
 import { type DeliveryContext, DeliveryError, type Destination } from '../../src/destinations/types.ts';
 import { failure } from '../helpers/delivery.ts';

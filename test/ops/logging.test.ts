@@ -148,6 +148,7 @@ destinations:
         password: ADMIN_PASSWORD,
         signingSecret: SIGNING_SECRET,
         previousSigningSecret: `${SIGNING_SECRET}old`,
+        oauth2: { clientSecret: `${TOKEN}-client`, refreshToken: `${TOKEN}-refresh` },
         headers: { authorization: `Bearer ${HEADER_SECRET}` },
         webhookUrl: 'https://hooks.slack.com/services/T000/B000/slack-secret-path',
         url: 'redis://:redis-pass-123@redis.internal:6379',

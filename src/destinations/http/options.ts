@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { integer, urlWithScheme } from '../../config/fields.ts';
+import { integer, nonEmptyText, urlWithScheme } from '../../config/fields.ts';
 import { Template } from '../template-schema.ts';
 import { hasPlaceholderInOrigin } from './url.ts';
 
@@ -12,6 +12,25 @@ const SigningSecret = v.pipe(
   ),
   v.transform((text) => (text === '' ? undefined : text)),
 );
+
+/**
+ * An OAuth 2 access token for every request (`Authorization: <tokenPrefix> <token>`), fetched from
+ * `tokenUrl` with the client credentials grant, or the refresh token grant when `refreshToken` is
+ * set (Zoho CRM's self client), and cached until shortly before it expires.
+ */
+export const OAuth2Options = v.strictObject({
+  tokenUrl: urlWithScheme(['http', 'https']),
+  clientId: nonEmptyText,
+  clientSecret: nonEmptyText,
+  /** With it, the refresh token grant; without it, client credentials. */
+  refreshToken: v.optional(nonEmptyText),
+  scope: v.optional(nonEmptyText),
+  /** How the client authenticates to `tokenUrl`: form fields in the body, or HTTP basic auth. */
+  clientAuth: v.optional(v.picklist(['body', 'basic'], 'expected "body" or "basic"'), 'body'),
+  /** The word before the token in `Authorization` (Zoho CRM: `Zoho-oauthtoken`). */
+  tokenPrefix: v.optional(nonEmptyText, 'Bearer'),
+});
+export type OAuth2Options = v.InferOutput<typeof OAuth2Options>;
 
 /** `type: http`: a CRM or any webhook. */
 export const HttpOptions = v.object({
@@ -39,6 +58,7 @@ export const HttpOptions = v.object({
    * header), so the endpoint can switch secrets at its own pace. Remove it once it has.
    */
   previousSigningSecret: v.optional(SigningSecret),
+  oauth2: v.optional(OAuth2Options),
   /** Maps canonical fields into the body your endpoint expects; without it the body is the whole event. */
   template: v.optional(Template),
 });

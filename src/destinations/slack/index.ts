@@ -1,6 +1,6 @@
 import type { DestinationConfigOf } from '../../config/index.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
-import { JsonEndpoint, USER_AGENT } from '../http/index.ts';
+import { JsonEndpoint, USER_AGENT } from '../http/endpoint.ts';
 import { type CompiledTemplate, compileTemplate } from '../template.ts';
 import type { DeliveryContext, DeliveryReceipt, Destination, DestinationType } from '../types.ts';
 import { maskEventNumbers, slackMessage } from './message.ts';

@@ -1,0 +1,218 @@
+import { setImmediate as afterThisLoop } from 'node:timers/promises';
+import { Pool } from 'undici';
+import { DeliveryError } from '../types.ts';
+
+type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+export const USER_AGENT = 'cdr-forwarder';
+/** Error messages quote at most this much of the response body. */
+export const MAX_EXCERPT_BYTES = 1024;
+/** Of an error response, only this much is kept (the rest is read and dropped, to reuse the connection). */
+const KEEP_BODY_BYTES = 4 * MAX_EXCERPT_BYTES;
+
+/**
+ * What an HTTP response means for the delivery: `undefined` for 2xx; a retryable `DeliveryError`
+ * for 408, 425, 429 and 5xx (with `retryAfterMs` from `Retry-After` on 429 and 503); a permanent
+ * one for anything else (3xx, 4xx). The message is always `HTTP <status>: <body excerpt>`.
+ */
+export function classifyResponse(
+  status: number,
+  headers: ResponseHeaders,
+  bodyText: string,
+  now = Date.now(),
+): DeliveryError | undefined {
+  if (status >= 200 && status < 300) return undefined;
+  const retryable = status === 408 || status === 425 || status === 429 || status >= 500;
+  const retryAfterMs =
+    status === 429 || status === 503 ? parseRetryAfter(firstHeader(headers['retry-after']), now) : undefined;
+  return new DeliveryError(`HTTP ${status}: ${bodyExcerpt(bodyText)}`, {
+    retryable,
+    status,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
+}
+
+/** `Retry-After` as delay-seconds (`7`) or an HTTP date, in ms from `now`; undefined when unreadable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The body, trimmed, cut to at most {@link MAX_EXCERPT_BYTES} UTF-8 bytes on a character boundary. */
+export function bodyExcerpt(bodyText: string): string {
+  const text = bodyText.trim();
+  if (text === '') return '(empty body)';
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= MAX_EXCERPT_BYTES) return text;
+  const ellipsis = '…'; // 3 bytes
+  let end = MAX_EXCERPT_BYTES - Buffer.byteLength(ellipsis);
+  // Back off continuation bytes (10xxxxxx) so a multi-byte character is not cut in half.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+  return `${bytes.subarray(0, end).toString('utf8')}${ellipsis}`;
+}
+
+/**
+ * A request that failed before a response arrived (refused, reset, DNS, TLS, timeout): retryable,
+ * with a message naming the cause. Only an invalid request (undici refuses its arguments) is permanent.
+ */
+export function requestError(error: unknown, timeoutMs: number, timedOut = false): DeliveryError {
+  const code = errorCode(error);
+  const cause = error;
+  const retry = (message: string) => new DeliveryError(message, { retryable: true, cause });
+  if (timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return retry(`timed out after ${timeoutMs} ms`);
+  }
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return retry(`connect timed out (${code})`);
+    case 'ECONNREFUSED':
+      return retry(`connection refused (${code})`);
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return retry(`connection reset (${code})`);
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return retry(`connection closed by the other side (${code})`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL': {
+      const host = (error as { hostname?: unknown }).hostname;
+      return retry(`DNS lookup failed${typeof host === 'string' ? ` for ${host}` : ''} (${code})`);
+    }
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+    case 'ENETDOWN':
+      return retry(`host unreachable (${code})`);
+    case 'UND_ERR_INVALID_ARG':
+      return new DeliveryError(`invalid request: ${messageOf(error)}`, { retryable: false, cause });
+  }
+  if (code?.startsWith('ERR_TLS') || code?.includes('CERT') || code?.startsWith('ERR_SSL')) {
+    return retry(`TLS error (${code})`);
+  }
+  return retry(`request failed: ${messageOf(error)}${code ? ` (${code})` : ''}`);
+}
+
+export interface JsonRequest {
+  method: 'POST' | 'PUT' | 'PATCH';
+  headers: Record<string, string>;
+  body: string;
+  /** Path and query, when they differ per request; otherwise the endpoint URL's. */
+  path?: string;
+  /** Values to blank out of an error message should the other side echo them (header values, secrets). */
+  secrets?: readonly string[];
+}
+
+/**
+ * Where a destination sends its JSON: one URL, with a keep-alive connection pool to its origin.
+ * Every request is bounded by `timeoutMs`. The pool is used directly, with the URL's path and
+ * query taken once, rather than undici's `request(url)` through an Agent, which parses the URL
+ * and finds the origin's pool again on every call: measured at 61-67 µs of CPU per request against
+ * 111-136 µs (30,000 POSTs of 2 KB to a local server, 100 in flight, four interleaved runs each).
+ */
+export class JsonEndpoint {
+  readonly #pool: Pool;
+  /** Path and query, as undici's `request(url)` sends them. */
+  readonly #path: string;
+  readonly #timeoutMs: number;
+
+  constructor(url: string, timeoutMs: number) {
+    const { origin, pathname, search } = new URL(url);
+    this.#pool = new Pool(origin, {
+      connectTimeout: timeoutMs,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    this.#path = `${pathname}${search}`;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /**
+   * Sends one request and resolves on 2xx; otherwise throws the classified `DeliveryError`. The
+   * whole exchange (connect, headers, body) is aborted at `timeoutMs`. The response body is always
+   * read to its end, so the connection goes back to the pool. undici hands a connection back one
+   * event-loop turn after the response ends, so we wait that turn too: a delivery that follows at
+   * once (a replay, concurrency 1) then reuses the connection instead of opening another.
+   */
+  async send(req: JsonRequest): Promise<number> {
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    let status: number;
+    let headers: ResponseHeaders;
+    let bodyText = '';
+    try {
+      const response = await this.#pool.request({
+        path: req.path ?? this.#path,
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        signal,
+      });
+      status = response.statusCode;
+      headers = response.headers;
+      if (status >= 200 && status < 300) {
+        // The other side has accepted; a failure while draining the body changes nothing.
+        await response.body.dump().catch(() => {});
+        await afterThisLoop();
+        return status;
+      }
+      bodyText = await readSome(response.body);
+    } catch (error) {
+      throw requestError(error, this.#timeoutMs, signal.aborted);
+    }
+    await afterThisLoop();
+    throw classifyResponse(status, headers, redact(bodyText, req.secrets ?? []));
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+}
+
+/**
+ * The first {@link KEEP_BODY_BYTES} of a body as text; the rest is read and dropped. The status
+ * is what counts: a body cut short (reset, timeout) gives what arrived.
+ */
+async function readSome(body: AsyncIterable<Buffer>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  try {
+    for await (const chunk of body) {
+      if (kept < KEEP_BODY_BYTES) {
+        chunks.push(chunk);
+        kept += chunk.length;
+      }
+    }
+  } catch {
+    // keep what arrived
+  }
+  return Buffer.concat(chunks).subarray(0, KEEP_BODY_BYTES).toString('utf8');
+}
+
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** `code` of the error, its cause, or the first of an AggregateError's errors (happy eyeballs). */
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    const { code, cause, errors } = current as { code?: unknown; cause?: unknown; errors?: unknown };
+    if (typeof code === 'string') return code;
+    current = cause ?? (Array.isArray(errors) ? errors[0] : undefined);
+  }
+  return undefined;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
