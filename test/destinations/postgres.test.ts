@@ -444,6 +444,73 @@ describe('postgres destination', () => {
     expect(await count(table)).toBe(1);
   });
 
+  it('adds the columns that a table made by an earlier version lacks, keeping its rows', async () => {
+    const table = newTable();
+    const first = create(config(table, { batch: { size: 1, waitMs: 0 } }));
+    const [old, next] = manyEvents(2) as [CallEvent, CallEvent];
+    await first.deliver(old, context);
+    await admin.query(`ALTER TABLE ${table} DROP COLUMN caller_id, DROP COLUMN ivr_name`);
+    // A process started after the upgrade finds the table short of two columns.
+    const upgraded = create(config(table, { batch: { size: 1, waitMs: 0 } }));
+    await upgraded.deliver(next, context);
+    const { rows } = await admin.query<{ id: string; ivr_name: string | null }>(
+      `SELECT id, ivr_name FROM ${table} ORDER BY received_at, id`,
+    );
+    expect(new Set(rows.map((row) => row.id))).toEqual(new Set([old.id, next.id]));
+    expect(rows.find((row) => row.id === next.id)?.ivr_name).toBe('salesivr');
+    expect(rows.find((row) => row.id === old.id)?.ivr_name).toBeNull();
+  });
+
+  it('adds a column dropped while it runs, after one retryable failure', async () => {
+    const table = newTable();
+    const destination = create(config(table, { batch: { size: 1, waitMs: 0 } }));
+    await destination.deliver(manyEvents(1)[0] as CallEvent, context);
+    await admin.query(`ALTER TABLE ${table} DROP COLUMN team`);
+    const error = await deliveryError(destination.deliver(manyEvents(1)[0] as CallEvent, context));
+    expect(error.retryable).toBe(true);
+    expect(error.message).toMatch(/column "team" .*does not exist/);
+    await destination.deliver(manyEvents(1)[0] as CallEvent, context);
+    expect(await count(table)).toBe(2);
+  });
+
+  it('a role that may only write: writes into a complete table, and says how to add a missing column', async () => {
+    const table = newTable();
+    const role = `cdrf_writer_${hex()}`;
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    const asWriter = URL.replace('postgres://postgres@', `postgres://${role}@`);
+    const writerConfig = config(table, { url: asWriter, batch: { size: 1, waitMs: 0 } });
+    try {
+      // The owner's forwarder made the table; the role has SELECT and INSERT on it, and no right to
+      // create anything in the schema (PostgreSQL 15's default for public).
+      await create(config(table, { batch: { size: 1, waitMs: 0 } })).deliver(
+        manyEvents(1)[0] as CallEvent,
+        context,
+      );
+      await admin.query(`GRANT SELECT, INSERT ON ${table} TO ${role}`);
+      await create(writerConfig).deliver(manyEvents(1)[0] as CallEvent, context);
+      expect(await count(table)).toBe(2);
+
+      // An upgrade that writes a column the table lacks (here: one dropped to stand for it).
+      await admin.query(`ALTER TABLE ${table} DROP COLUMN voicemail`);
+      const upgraded = create(writerConfig);
+      const error = await deliveryError(upgraded.deliver(manyEvents(1)[0] as CallEvent, context));
+      expect(error.retryable).toBe(true);
+      expect(error.message).toBe(
+        `postgres: table ${table} lacks the columns voicemail and they could not be added ` +
+          `(must be owner of table ${table}); have its owner run: ` +
+          `ALTER TABLE "${table}" ADD COLUMN IF NOT EXISTS "voicemail" text`,
+      );
+      // Once the owner has run it, the retry writes.
+      await admin.query(`ALTER TABLE "${table}" ADD COLUMN IF NOT EXISTS "voicemail" text`);
+      await upgraded.deliver(manyEvents(1)[0] as CallEvent, context);
+      expect(await count(table)).toBe(3);
+    } finally {
+      await Promise.allSettled(destinations.splice(-3).map((destination) => destination.close()));
+      await admin.query(`DROP OWNED BY ${role}`);
+      await admin.query(`DROP ROLE ${role}`);
+    }
+  });
+
   it('lets two destinations create the same table at the same moment', async () => {
     for (let round = 0; round < 5; round += 1) {
       const table = newTable();

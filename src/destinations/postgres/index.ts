@@ -5,10 +5,19 @@ import type { CallEvent } from '../../telecmi/index.ts';
 import { Batcher, keepBusyConcurrency } from '../batcher.ts';
 import { DeliveryError, type Destination, type DestinationType } from '../types.ts';
 import { eventToRow, type Row } from './rows.ts';
-import { batchParameters, createTableStatements, insertBatchStatement } from './table.ts';
+import {
+  addColumnStatements,
+  batchParameters,
+  createTableStatement,
+  indexStatements,
+  insertBatchStatement,
+  quoteTable,
+  TABLE_COLUMNS_QUERY,
+  WRITTEN_COLUMNS,
+} from './table.ts';
 
 export { COLUMNS, type ColumnType, eventToRow, type Row, type RowValue } from './rows.ts';
-export { createTableStatements, insertBatchStatement, quoteIdentifier, quoteTable } from './table.ts';
+export { createTableStatement, insertBatchStatement, quoteIdentifier, quoteTable } from './table.ts';
 
 type PostgresConfig = DestinationConfigOf<'postgres'>;
 
@@ -135,23 +144,87 @@ class PostgresWarehouse implements Destination {
     return this.#closing;
   }
 
-  /** Creates the table and its indexes once; a failure is retried by the next batch. */
+  /** Makes the table ready once (see {@link #prepareTable}); a failure is retried by the next batch. */
   #ensureTable(): Promise<void> {
-    this.#ready ??= this.#createTable().catch((error: unknown) => {
+    this.#ready ??= this.#prepareTable().catch((error: unknown) => {
       this.#ready = undefined;
       throw deliveryError(error, true);
     });
     return this.#ready;
   }
 
-  async #createTable(): Promise<void> {
+  /**
+   * A missing table is created with its indexes. An existing one (made by an earlier version, by
+   * hand, or by its owner for a role that may only write) is left as it is, except that the columns
+   * this version writes and it lacks are added. Only what is missing is created, so a role with
+   * nothing but SELECT and INSERT on a complete table needs no other right.
+   */
+  async #prepareTable(): Promise<void> {
+    const columns = await this.#columns();
+    if (columns.size === 0) {
+      await this.#create([
+        createTableStatement(this.#table),
+        ...indexStatements(this.#table).map((i) => i.statement),
+      ]);
+      return;
+    }
+    await this.#addMissingColumns(columns);
+    await this.#addMissingIndexes();
+  }
+
+  /** The table's columns; none when it does not exist. */
+  async #columns(): Promise<Set<string>> {
+    const { rows } = await this.#pool.query<{ name: string }>(TABLE_COLUMNS_QUERY, [quoteTable(this.#table)]);
+    return new Set(rows.map(({ name }) => name));
+  }
+
+  async #create(statements: string[]): Promise<void> {
     // One statement at a time, outside a transaction: when another process creates the same table
     // or index at the same moment, ours fails with a unique violation once theirs is committed.
-    for (const statement of createTableStatements(this.#table)) {
+    for (const statement of statements) {
       try {
         await this.#pool.query(statement);
       } catch (error) {
         if (!ALREADY_CREATED.has(sqlState(error) ?? '')) throw error;
+      }
+    }
+  }
+
+  /**
+   * Columns a newer version writes, added nullable so the rows already there stay as they were.
+   * Without the right to alter the table, the error names the columns and the statements for its
+   * owner to run.
+   */
+  async #addMissingColumns(present: Set<string>): Promise<void> {
+    const missing = WRITTEN_COLUMNS.filter((name) => !present.has(name));
+    if (missing.length === 0) return;
+    const statements = addColumnStatements(this.#table, missing);
+    try {
+      for (const statement of statements) await this.#pool.query(statement);
+    } catch (error) {
+      throw new Error(
+        `table ${this.#table} lacks the columns ${missing.join(', ')} and they could not be added ` +
+          `(${describe(error)}); have its owner run: ${statements.join('; ')}`,
+        { cause: error },
+      );
+    }
+    this.#logger.info({ table: this.#table, columns: missing }, 'postgres: added missing columns');
+  }
+
+  /** Indexes speed up reading, not writing: one that cannot be created is a warning, not a failure. */
+  async #addMissingIndexes(): Promise<void> {
+    for (const { name, statement } of indexStatements(this.#table)) {
+      const { rows } = await this.#pool.query<{ found: string | null }>('SELECT to_regclass($1) AS found', [
+        name,
+      ]);
+      if (rows[0]?.found) continue;
+      try {
+        await this.#create([statement]);
+      } catch (error) {
+        this.#logger.warn(
+          { table: this.#table, err: describe(error), statement },
+          'postgres: an index is missing and could not be created; have the table owner run the statement',
+        );
       }
     }
   }
@@ -196,7 +269,8 @@ class PostgresWarehouse implements Destination {
         await this.#insert(rows.slice(start, end));
       } catch (error) {
         if (!isRowError(error)) {
-          if (sqlState(error) === '42P01') this.#ready = undefined; // dropped: create it again
+          // Dropped, or altered since: create it again or add its columns again.
+          if (sqlState(error) === '42P01' || sqlState(error) === '42703') this.#ready = undefined;
           fatal = deliveryError(error, true);
           outcomes.fill(fatal, start, end);
         } else if (end - start === 1) {

@@ -30,21 +30,45 @@ export function indexName(table: string, column: string): string {
 /** The columns indexed besides `id`: time-range scans and joining the legs and events of a call. */
 export const INDEXED_COLUMNS = ['occurred_at', 'call_id', 'conversation_id'] as const;
 
-/** The statements that create the table and its indexes; each is idempotent (`IF NOT EXISTS`). */
-export function createTableStatements(table: string): string[] {
-  const quoted = quoteTable(table);
+/** The statement that creates the table, idempotent (`IF NOT EXISTS`). */
+export function createTableStatement(table: string): string {
   const columns = COLUMNS.map(
     ({ name, type }) => `  ${quoteIdentifier(name)} ${type}${name === 'id' ? ' PRIMARY KEY' : ''}`,
   );
   columns.push(`  ${quoteIdentifier('inserted_at')} timestamptz NOT NULL DEFAULT now()`);
-  return [
-    `CREATE TABLE IF NOT EXISTS ${quoted} (\n${columns.join(',\n')}\n)`,
-    ...INDEXED_COLUMNS.map(
-      (column) =>
-        `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(indexName(table, column))} ON ${quoted} (${quoteIdentifier(column)})`,
-    ),
-  ];
+  return `CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (\n${columns.join(',\n')}\n)`;
 }
+
+/** Each index: its name as `to_regclass` takes it (in the table's schema) and the statement that creates it. */
+export function indexStatements(table: string): { name: string; statement: string }[] {
+  const schema = table.includes('.') ? `${quoteIdentifier(table.split('.')[0] as string)}.` : '';
+  return INDEXED_COLUMNS.map((column) => {
+    const name = quoteIdentifier(indexName(table, column));
+    return {
+      name: `${schema}${name}`,
+      statement: `CREATE INDEX IF NOT EXISTS ${name} ON ${quoteTable(table)} (${quoteIdentifier(column)})`,
+    };
+  });
+}
+
+/** The names of the columns the forwarder writes (`inserted_at` has a default and is not written). */
+export const WRITTEN_COLUMNS: readonly string[] = COLUMNS.map(({ name }) => name);
+
+/**
+ * `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` for each of `missing`: the columns a newer version
+ * writes that a table made by an older one lacks. Nullable and without a default, so adding one is
+ * a change of the catalogue only, whatever the size of the table.
+ */
+export function addColumnStatements(table: string, missing: readonly string[]): string[] {
+  return COLUMNS.filter(({ name }) => missing.includes(name)).map(
+    ({ name, type }) =>
+      `ALTER TABLE ${quoteTable(table)} ADD COLUMN IF NOT EXISTS ${quoteIdentifier(name)} ${type}`,
+  );
+}
+
+/** The columns the table has: `$1` is the quoted table name, as `quoteTable` gives it. */
+export const TABLE_COLUMNS_QUERY =
+  'SELECT attname AS name FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped';
 
 /**
  * One statement for a whole batch, with a fixed number of parameters (one per column) whatever the
