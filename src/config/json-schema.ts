@@ -119,6 +119,8 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
     'How the client authenticates to tokenUrl: body (client_id and client_secret form fields) or basic (HTTP basic auth).',
   'destinations[http].oauth2.tokenPrefix':
     'The word before the token in Authorization (Zoho CRM: Zoho-oauthtoken).',
+  'destinations[http].deliveredStatuses':
+    'Statuses besides 2xx that count as delivered, e.g. [409] for an endpoint that answers a resend it already has so.',
   'destinations[].template':
     'Any YAML value in which strings may name call-event fields as {{field}}; replaces the default body.',
   'destinations[slack]': 'type: slack: a message per event through an incoming webhook.',

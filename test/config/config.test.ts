@@ -146,6 +146,15 @@ destinations:
     ]);
   });
 
+  it('takes deliveredStatuses from 300 to 499 only', () => {
+    const http = (statuses: string) =>
+      `destinations:\n  - {name: crm, type: http, url: "https://crm.example/hook", deliveredStatuses: ${statuses}}\n`;
+    expect(problems(http('[409, "410"]'))).toEqual([]);
+    expect(problems(http('[409, 503]'))).toEqual([
+      'destinations[0].deliveredStatuses[1]: expected a whole number from 300 to 499',
+    ]);
+  });
+
   it('reports duplicate destination names', () => {
     expect(
       problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),

@@ -209,6 +209,18 @@ describe('http destination: the request', () => {
     expect(server.received).toEqual([]);
   });
 
+  it('counts deliveredStatuses as delivered (a 409 for a duplicate), and only those', async () => {
+    server.respond = (_req, res) => res.writeHead(409).end('{"error":"call already logged"}');
+    const destination = open({ deliveredStatuses: [409] });
+    await expect(destination.deliver(event, context)).resolves.toEqual({ status: 409 });
+    server.respond = (_req, res) => res.writeHead(422).end('{"error":"bad"}');
+    const error = await failure(destination.deliver(event, context));
+    expect(error).toMatchObject({ retryable: false, status: 422 });
+    // Without the option a 409 is a refusal for good, like any other 4xx.
+    server.respond = (_req, res) => res.writeHead(409).end('{"error":"call already logged"}');
+    expect(await failure(open().deliver(event, context))).toMatchObject({ retryable: false, status: 409 });
+  });
+
   it('sends the configured headers and method', async () => {
     const destination = open({
       method: 'PUT',

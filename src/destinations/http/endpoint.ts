@@ -103,6 +103,8 @@ export interface JsonRequest {
   body: string;
   /** Path and query, when they differ per request; otherwise the endpoint URL's. */
   path?: string;
+  /** Statuses besides 2xx that mean the other side has the event (a 409 for a duplicate). */
+  deliveredStatuses?: readonly number[];
   /** Values to blank out of an error message should the other side echo them (header values, secrets). */
   secrets?: readonly string[];
 }
@@ -132,7 +134,7 @@ export class JsonEndpoint {
   }
 
   /**
-   * Sends one request and resolves on 2xx; otherwise throws the classified `DeliveryError`. The
+   * Sends one request and resolves on 2xx (or one of `deliveredStatuses`); otherwise throws the classified `DeliveryError`. The
    * whole exchange (connect, headers, body) is aborted at `timeoutMs`. The response body is always
    * read to its end, so the connection goes back to the pool. undici hands a connection back one
    * event-loop turn after the response ends, so we wait that turn too: a delivery that follows at
@@ -153,7 +155,7 @@ export class JsonEndpoint {
       });
       status = response.statusCode;
       headers = response.headers;
-      if (status >= 200 && status < 300) {
+      if ((status >= 200 && status < 300) || req.deliveredStatuses?.includes(status)) {
         // The other side has accepted; a failure while draining the body changes nothing.
         await response.body.dump().catch(() => {});
         await afterThisLoop();

@@ -72,6 +72,7 @@ class HttpDestination implements Destination {
         headers,
         body,
         ...(path === undefined ? {} : { path }),
+        deliveredStatuses: this.#config.deliveredStatuses,
         secrets: authorization ? [...this.#secrets, authorization.token] : this.#secrets,
       })
       .catch((error: unknown) => {

@@ -59,6 +59,11 @@ export const HttpOptions = v.object({
    */
   previousSigningSecret: v.optional(SigningSecret),
   oauth2: v.optional(OAuth2Options),
+  /**
+   * Statuses besides 2xx that count as delivered: for an endpoint that answers a resend it already
+   * has with, say, `409 Conflict`, which would otherwise fail the delivery for good.
+   */
+  deliveredStatuses: v.optional(v.array(integer(300, 499)), []),
   /** Maps canonical fields into the body your endpoint expects; without it the body is the whole event. */
   template: v.optional(Template),
 });
