@@ -4,6 +4,7 @@
  * what it held. A destination in the config is refused: its queue is in use.
  */
 import { Queue } from 'bullmq';
+import { cleanedKey } from '../src/queue/cleaned.ts';
 import { deliveryCounts } from '../src/queue/delivery-counts.ts';
 import { destinationQueueName, destinationsLeftBehind } from '../src/queue/names.ts';
 import { configOrFail, connectOrFail, fail as failWith, flagsOrFail } from './cli.ts';
@@ -32,6 +33,7 @@ if (args['dry-run']) {
 } else {
   // force: also the jobs a worker of an older config may still hold (their deliveries are given up).
   await queue.obliterate({ force: true });
+  await connection.del(cleanedKey(config.redis.prefix, queue.name));
   console.log(`removed the queue of ${name}: ${held}`);
 }
 await queue.close();

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig, RetentionConfig } from '../config/index.ts';
 import { compileFilter } from '../fanout/filter.ts';
+import { readCleans } from '../queue/cleaned.ts';
 import { deliveryCounts, jobsIn, PENDING_STATES } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { deliveryJobId, destinationQueueName, destinationsLeftBehind, INGEST_QUEUE } from '../queue/names.ts';
@@ -21,6 +22,8 @@ export interface DestinationLedger {
    * (`retention`: older than `deliveredDays`, or before the oldest of the `deliveredMax` kept).
    */
   trimmed: number;
+  /** Fanned-out events it takes whose job was removed by hand (the queue dashboard's clean). */
+  cleaned: number;
 }
 
 /** The queue of a destination no longer in the config: what it still holds. */
@@ -93,16 +96,26 @@ export async function readLedger(
   for (const route of routes) {
     const { pending, delivered, dead } = await deliveryCounts(route.queue);
     const gone = await jobsGone(connection, `${config.redis.prefix}:${route.queue.name}:`, route.expected);
-    const horizon = await trimHorizon(route.queue, delivered, config.retention);
-    const trimmed = gone.filter(({ receivedAt }) => receivedAt < horizon).length;
+    const cleans = await readCleans(connection, config.redis.prefix, route.queue.name);
+    // Below deliveredMax now, the set may still have been full before a clean took some away.
+    const cleanedAny = cleans.stateCleanedAt > 0 || cleans.jobs.size > 0;
+    const horizon = await trimHorizon(route.queue, delivered, config.retention, cleanedAny);
+    let trimmed = 0;
+    let cleaned = 0;
+    for (const { jobId, receivedAt } of gone) {
+      if (receivedAt < horizon) trimmed += 1;
+      // A job finished before a clean of its state, or removed alone, was received before that.
+      else if (receivedAt < cleans.stateCleanedAt || cleans.jobs.has(jobId)) cleaned += 1;
+    }
     destinations.push({
       name: route.name,
       routed: delivered + dead + pending,
       delivered,
       dead,
       pending,
-      missing: gone.length - trimmed,
+      missing: gone.length - trimmed - cleaned,
       trimmed,
+      cleaned,
     });
   }
   const orphans: OrphanQueue[] = [];
@@ -153,9 +166,14 @@ async function jobsGone<T extends { jobId: string }>(
  * set holds `deliveredMax`, the oldest. A trimmed job finished before the oldest one kept, so the
  * event it delivered was received before that too.
  */
-async function trimHorizon(queue: Queue, completed: number, retention: RetentionConfig): Promise<number> {
+async function trimHorizon(
+  queue: Queue,
+  completed: number,
+  retention: RetentionConfig,
+  mayHaveBeenFull: boolean,
+): Promise<number> {
   const byAge = Date.now() - retention.deliveredDays * 24 * 3600 * 1000;
-  if (completed < retention.deliveredMax) return byAge;
+  if (completed < retention.deliveredMax && !mayHaveBeenFull) return byAge;
   const [oldestKept] = await queue.getJobs(['completed'], 0, 0, true);
   return Math.max(byAge, oldestKept?.finishedOn ?? 0);
 }
@@ -165,10 +183,10 @@ export function formatLedger(ledger: Ledger): string {
     `received ${ledger.received}: fanned out ${ledger.fannedOut}, awaiting fan-out ${ledger.awaitingFanout}, ` +
       `fan-out failed ${ledger.fanoutFailed}, in the spool ${ledger.spooled}`,
     '',
-    `${'destination'.padEnd(20)} ${'routed'.padStart(8)} ${'delivered'.padStart(10)} ${'dead'.padStart(6)} ${'pending'.padStart(8)} ${'missing'.padStart(8)} ${'trimmed'.padStart(8)}`,
+    `${'destination'.padEnd(20)} ${'routed'.padStart(8)} ${'delivered'.padStart(10)} ${'dead'.padStart(6)} ${'pending'.padStart(8)} ${'missing'.padStart(8)} ${'trimmed'.padStart(8)} ${'cleaned'.padStart(8)}`,
     ...ledger.destinations.map(
       (d) =>
-        `${d.name.padEnd(20)} ${String(d.routed).padStart(8)} ${String(d.delivered).padStart(10)} ${String(d.dead).padStart(6)} ${String(d.pending).padStart(8)} ${String(d.missing).padStart(8)} ${String(d.trimmed).padStart(8)}`,
+        `${d.name.padEnd(20)} ${String(d.routed).padStart(8)} ${String(d.delivered).padStart(10)} ${String(d.dead).padStart(6)} ${String(d.pending).padStart(8)} ${String(d.missing).padStart(8)} ${String(d.trimmed).padStart(8)} ${String(d.cleaned).padStart(8)}`,
     ),
     ...ledger.orphans.map(
       (o) =>

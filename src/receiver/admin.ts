@@ -6,8 +6,11 @@ import type { Queue } from 'bullmq';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
 import { HTTPException } from 'hono/http-exception';
+import type { Redis } from 'ioredis';
 import type { AdminConfig } from '../config/index.ts';
 import type { Logger } from '../ops/logger.ts';
+import { recordJobCleaned, recordStateCleaned } from '../queue/cleaned.ts';
+import { INGEST_QUEUE } from '../queue/names.ts';
 import { tokenMatches } from './auth.ts';
 
 /** Where the queue dashboard lives on the receiver. */
@@ -25,6 +28,9 @@ export interface AdminOptions {
   config: AdminConfig;
   /** The ingest queue and every destination's queue. */
   queues: readonly Queue[];
+  /** Where cleans are recorded for the ledger (`queue/cleaned.ts`), under `prefix`. */
+  redis: Redis;
+  prefix: string;
   logger: Logger;
 }
 
@@ -34,7 +40,7 @@ export interface AdminOptions {
  * `admin.password`, compared in constant time); without a password it is off (404) unless
  * `admin.allowAnonymous`.
  */
-export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions): MountedAdmin {
+export function mountAdmin(app: Hono, { config, queues, redis, prefix, logger }: AdminOptions): MountedAdmin {
   const mode: AdminMode = config.password ? 'password' : config.allowAnonymous ? 'anonymous' : 'off';
   if (mode === 'off') {
     const off = (c: Context) =>
@@ -75,7 +81,7 @@ export function mountAdmin(app: Hono, { config, queues, logger }: AdminOptions):
   }
 
   const byName = new Map(queues.map((queue) => [queue.name, queue]));
-  guardRecords(app, byName);
+  guardRecords(app, byName, { redis, prefix, logger });
   const serverAdapter = new HonoAdapter(serveStatic).setBasePath(ADMIN_PATH);
   const board = createBullBoard({
     queues: queues.map((queue) => new BullMQAdapter(queue)),
@@ -105,15 +111,22 @@ const REFUSED = {
   add: 'adding a job by hand',
   edit: "editing a job's data",
   clean: 'removing a job that is not finished',
+  cleanIngest: 'removing a notification whose fan-out failed (it reached no destination: retry it)',
 } as const;
 
 /**
  * Bull Board offers actions that would drop or alter call records that were acknowledged to
- * TeleCMI: empty or obliterate a queue, remove a job still waiting or in flight, add a job or edit
- * its data (a record TeleCMI never sent). They are answered 403 before they reach it. What stays:
- * retry, clean finished jobs (delivered, or dead ones given up on), pause and resume, promote.
+ * TeleCMI: empty or obliterate a queue, remove a job still waiting or in flight, remove an ingest
+ * job whose fan-out failed (its notifications reached no destination), add a job or edit its data
+ * (a record TeleCMI never sent). They are answered 403 before they reach it. What stays: retry,
+ * clean finished jobs (delivered, or dead deliveries given up on), pause and resume, promote. Each
+ * clean is recorded for the ledger, which then counts those deliveries as cleaned, not missing.
  */
-function guardRecords(app: Hono, byName: ReadonlyMap<string, Queue>): void {
+function guardRecords(
+  app: Hono,
+  byName: ReadonlyMap<string, Queue>,
+  { redis, prefix, logger }: { redis: Redis; prefix: string; logger: Logger },
+): void {
   const api = `${ADMIN_PATH}/api/queues/:queueName`;
   const refuse = (c: Context, what: (typeof REFUSED)[keyof typeof REFUSED]) =>
     c.json(
@@ -122,18 +135,46 @@ function guardRecords(app: Hono, byName: ReadonlyMap<string, Queue>): void {
       },
       403,
     );
+  // Recorded after Bull Board has answered; a record that fails is logged, the clean stands.
+  const recorded = (what: Promise<unknown>, queueName: string) =>
+    what.catch((error: unknown) =>
+      logger.warn(
+        { queue: queueName, err: (error as Error).message },
+        'could not record a clean for the ledger',
+      ),
+    );
+  const finished = (queueName: string, state: string) =>
+    state === 'completed' || (state === 'failed' && queueName !== INGEST_QUEUE);
   app.put(`${api}/empty`, (c) => refuse(c, REFUSED.empty));
   app.put(`${api}/obliterate`, (c) => refuse(c, REFUSED.obliterate));
   app.post(`${api}/add`, (c) => refuse(c, REFUSED.add));
   app.patch(`${api}/:jobId/update-data`, (c) => refuse(c, REFUSED.edit));
   app.put(`${api}/clean/:queueStatus`, async (c, next) => {
-    if (['completed', 'failed'].includes(c.req.param('queueStatus'))) return next();
-    return refuse(c, REFUSED.clean);
+    const queueName = c.req.param('queueName');
+    const state = c.req.param('queueStatus');
+    if (!finished(queueName, state)) {
+      return refuse(
+        c,
+        queueName === INGEST_QUEUE && state === 'failed' ? REFUSED.cleanIngest : REFUSED.clean,
+      );
+    }
+    const at = Date.now();
+    await next();
+    if (c.res.ok) await recorded(recordStateCleaned(redis, prefix, queueName, at), queueName);
   });
   app.put(`${api}/:jobId/clean`, async (c, next) => {
-    const queue = byName.get(c.req.param('queueName'));
-    const state = queue ? await queue.getJobState(c.req.param('jobId')) : 'unknown';
-    if (state === 'completed' || state === 'failed' || state === 'unknown') return next();
-    return refuse(c, REFUSED.clean);
+    const queueName = c.req.param('queueName');
+    const jobId = c.req.param('jobId');
+    const queue = byName.get(queueName);
+    const state = queue ? await queue.getJobState(jobId) : 'unknown';
+    if (state === 'unknown') return next();
+    if (!finished(queueName, state)) {
+      return refuse(
+        c,
+        queueName === INGEST_QUEUE && state === 'failed' ? REFUSED.cleanIngest : REFUSED.clean,
+      );
+    }
+    await next();
+    if (c.res.ok) await recorded(recordJobCleaned(redis, prefix, queueName, jobId), queueName);
   });
 }

@@ -80,7 +80,13 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
   );
   for (const destinationQueue of destinationQueues) destinationQueue.on('error', () => {});
   const allQueues = [queue, ...destinationQueues];
-  const admin = mountAdmin(app, { config: config.admin, queues: allQueues, logger });
+  const admin = mountAdmin(app, {
+    config: config.admin,
+    queues: allQueues,
+    redis,
+    prefix: config.redis.prefix,
+    logger,
+  });
   // The queue a destination renamed or removed left behind: in the dashboard too, to look at and
   // clean. Found by a scan of Redis's keys, off the start-up path.
   const leftBehind: Queue[] = [];

@@ -95,6 +95,7 @@ async function expectLedgerBalanced(s: Setup, acknowledged: Set<string>): Promis
       dead: 0,
       missing: 0,
       trimmed: 0,
+      cleaned: 0,
     });
   }
 }

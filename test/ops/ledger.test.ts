@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatLedger, readLedger } from '../../src/ops/ledger.ts';
+import { recordJobCleaned, recordStateCleaned } from '../../src/queue/cleaned.ts';
 import { destinationQueueName } from '../../src/queue/names.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
@@ -51,7 +52,7 @@ destinations:
     const books = await ledger();
     expect(books.received).toBe(15);
     expect(books.destinations).toEqual([
-      { name: 'crm', routed: 10, delivered: 10, dead: 0, pending: 0, missing: 0, trimmed: 5 },
+      { name: 'crm', routed: 10, delivered: 10, dead: 0, pending: 0, missing: 0, trimmed: 5, cleaned: 0 },
     ]);
     expect(books.balanced).toBe(true);
   });
@@ -86,8 +87,40 @@ destinations:
     await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 10);
     const books = await ledger();
     expect(books.destinations).toEqual([
-      { name: 'crm', routed: 10, delivered: 10, dead: 0, pending: 0, missing: 1, trimmed: 5 },
+      { name: 'crm', routed: 10, delivered: 10, dead: 0, pending: 0, missing: 1, trimmed: 5, cleaned: 0 },
     ]);
     expect(books.balanced).toBe(false);
+  });
+
+  it('counts deliveries cleaned from the queue dashboard as cleaned, not missing', async () => {
+    const queue = p.queue('crm');
+    const prefix = p.config.redis.prefix;
+    // The one missing since the last test, removed by hand from the dashboard (as recorded there).
+    const books = await ledger();
+    expect(books.destinations[0]?.missing).toBe(1);
+    const [kept] = await queue.getJobs(['completed'], 0, 0);
+    await kept?.remove();
+    await recordJobCleaned(redis, prefix, queue.name, kept?.id ?? '');
+    expect((await ledger()).destinations[0]).toMatchObject({
+      delivered: 9,
+      missing: 1,
+      trimmed: 5,
+      cleaned: 1,
+    });
+    // "Clean all" of the delivered ones: everything that had finished by then.
+    await queue.clean(0, Number.MAX_SAFE_INTEGER, 'completed');
+    await recordStateCleaned(redis, prefix, queue.name);
+    // Nothing is kept to tell what retention trimmed before: every delivery gone reads as cleaned.
+    const after = await ledger();
+    expect(after.destinations).toEqual([
+      { name: 'crm', routed: 0, delivered: 0, dead: 0, pending: 0, missing: 0, trimmed: 0, cleaned: 16 },
+    ]);
+    expect(after.balanced).toBe(true);
+    // A delivery that goes missing after the clean is still found.
+    await post(16);
+    await waitFor(async () => (await queue.getCompletedCount()) === 1);
+    const [latest] = await queue.getJobs(['completed'], 0, 0);
+    await latest?.remove();
+    expect((await ledger()).destinations[0]).toMatchObject({ missing: 1, cleaned: 16 });
   });
 });

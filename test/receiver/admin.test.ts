@@ -1,6 +1,7 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCleans } from '../../src/queue/cleaned.ts';
 import { startReceiver } from '../../src/receiver/server.ts';
 import {
   silentLogger,
@@ -111,6 +112,18 @@ describe('queue dashboard with a password', () => {
       });
       expect(clean.status).toBeLessThan(300);
       expect(await queue.getCompletedCount()).toBe(0);
+      // Recorded for the ledger, which counts it as cleaned rather than missing; a clean of a whole
+      // state is recorded by its time.
+      expect((await readCleans(connection, prefix, 'deliver.crm')).jobs).toEqual(new Set(['dead-1']));
+      const before = Date.now();
+      const cleanAll = await fetch(`${receiver.url}/admin/queues/api/queues/deliver.crm/clean/completed`, {
+        method: 'PUT',
+        headers,
+      });
+      expect(cleanAll.status).toBe(200);
+      expect((await readCleans(connection, prefix, 'deliver.crm')).stateCleanedAt).toBeGreaterThanOrEqual(
+        before,
+      );
     } finally {
       await worker.close();
       await queue.close();
@@ -127,6 +140,16 @@ describe('queue dashboard with a password', () => {
     try {
       // No worker runs here: the delivery waits.
       await queue.add('cdr', { id: 'kept' }, { jobId: 'waiting-1' });
+      // And a fan-out that failed for good (taken by hand here, as a fan-out worker would).
+      const ingest = new Queue('ingest', { connection, prefix });
+      await ingest.add('notifications', { notifications: [] }, { jobId: 'failed-fanout' });
+      const fanoutConnection = connection.duplicate({ maxRetriesPerRequest: null });
+      const fanout = new Worker('ingest', null, { connection: fanoutConnection, prefix });
+      const taken = await fanout.getNextJob('test-token');
+      await taken?.moveToFailed(new Error('Redis refused the delivery jobs'), 'test-token');
+      await fanout.close();
+      fanoutConnection.disconnect();
+      expect(await ingest.getJobState('failed-fanout')).toBe('failed');
       const attempts: [string, string, unknown?][] = [
         ['PUT', `${api}/empty`],
         ['PUT', `${api}/obliterate`],
@@ -135,6 +158,9 @@ describe('queue dashboard with a password', () => {
         ['PUT', `${api}/clean/wait`],
         ['PUT', `${api}/clean/delayed`],
         ['PUT', `${api}/waiting-1/clean`],
+        // A failed fan-out: its notifications reached no destination.
+        ['PUT', `${receiver.url}/admin/queues/api/queues/ingest/clean/failed`],
+        ['PUT', `${receiver.url}/admin/queues/api/queues/ingest/failed-fanout/clean`],
       ];
       for (const [method, target, body] of attempts) {
         const response = await fetch(target, {
@@ -147,6 +173,9 @@ describe('queue dashboard with a password', () => {
       }
       expect(await queue.getWaitingCount()).toBe(1);
       expect((await queue.getJob('waiting-1'))?.data).toEqual({ id: 'kept' });
+      expect(await ingest.getJobState('failed-fanout')).toBe('failed');
+      await ingest.obliterate({ force: true });
+      await ingest.close();
       // Pausing holds deliveries without losing any: allowed, and undone.
       const pause = await fetch(`${api}/pause`, { method: 'PUT', headers });
       expect(pause.status).toBe(200);
