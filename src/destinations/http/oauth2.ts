@@ -35,9 +35,13 @@ export class OAuth2Token {
   #current: { token: string; renewAt: number } | undefined;
   #pending: Promise<Authorization> | undefined;
   #failure: { message: string; until: number } | undefined;
+  /** How errors name the token request: the endpoint without its query (it may carry a key). */
+  readonly #where: string;
 
   constructor(options: OAuth2Options, timeoutMs: number, now: () => number = Date.now) {
     this.#options = options;
+    const { origin, pathname } = new URL(options.tokenUrl);
+    this.#where = `OAuth token request to ${origin}${pathname}`;
     this.#timeoutMs = timeoutMs;
     this.#now = now;
     this.#refreshToken = options.refreshToken;
@@ -89,7 +93,7 @@ export class OAuth2Token {
       form.set('client_id', options.clientId);
       form.set('client_secret', options.clientSecret);
     }
-    const where = `OAuth token request to ${new URL(options.tokenUrl).origin}${new URL(options.tokenUrl).pathname}`;
+    const where = this.#where;
     try {
       const startedAt = this.#now();
       const answer = await this.#post(headers, form.toString());
