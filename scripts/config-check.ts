@@ -120,6 +120,7 @@ function target(destination: DestinationConfig): string {
           : undefined,
         signedWith(destination),
         destination.oauth2 ? `OAuth 2 token from ${redactUrl(destination.oauth2.tokenUrl)}` : undefined,
+        destination.proxy ? `through proxy ${redactUrl(destination.proxy)}` : undefined,
         destination.template !== undefined ? 'template' : undefined,
       ].filter(Boolean);
       return `${redactUrl(destination.url)} (${extras.join(', ')})`;

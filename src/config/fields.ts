@@ -40,6 +40,21 @@ export function urlWithScheme(schemes: readonly string[]) {
   );
 }
 
+/**
+ * An outbound HTTP proxy (`http://user:password@proxy.internal:3128`); empty (an unset
+ * `${HTTPS_PROXY:-}`) means none.
+ */
+export const proxyUrl = v.union(
+  [
+    v.pipe(
+      v.literal(''),
+      v.transform(() => undefined),
+    ),
+    urlWithScheme(['http', 'https']),
+  ],
+  'expected a proxy URL starting with http:// or https:// (or empty for none)',
+);
+
 /** An address (`10.0.0.7`) or a CIDR block (`10.0.0.0/8`, `2001:db8::/32`). */
 export const cidr = v.pipe(
   v.string(),

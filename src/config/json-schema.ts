@@ -121,6 +121,8 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
     'The word before the token in Authorization (Zoho CRM: Zoho-oauthtoken).',
   'destinations[http].deliveredStatuses':
     'Statuses besides 2xx that count as delivered, e.g. [409] for an endpoint that answers a resend it already has so.',
+  'destinations[].proxy':
+    'Send through this HTTP proxy (CONNECT tunnel), e.g. http://user:password@proxy.internal:3128 or ${HTTPS_PROXY:-}. Empty: straight.',
   'destinations[].template':
     'Any YAML value in which strings may name call-event fields as {{field}}; replaces the default body.',
   'destinations[slack]': 'type: slack: a message per event through an incoming webhook.',

@@ -33,7 +33,7 @@ const SECRET_KEYS = new Set([
   'connectionString',
 ]);
 /** Keys holding URLs: kept, but with their password (and any `token` parameter) hidden. */
-const URL_KEYS = new Set(['url']);
+const URL_KEYS = new Set(['url', 'proxy']);
 
 const REDACTED = '[redacted]';
 

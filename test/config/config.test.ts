@@ -155,6 +155,16 @@ destinations:
     ]);
   });
 
+  it('takes a proxy URL, or empty for none', () => {
+    const slack = (proxy: string) =>
+      `destinations:\n  - {name: s, type: slack, webhookUrl: "https://hooks.slack.com/services/T/B/x", proxy: "${proxy}"}\n`;
+    expect(problems(slack('http://user:pass@proxy.internal:3128'))).toEqual([]);
+    expect(problems(slack(''))).toEqual([]);
+    expect(problems(slack('socks5://proxy.internal:1080'))).toEqual([
+      'destinations[0].proxy: expected a URL starting with http:// or https://',
+    ]);
+  });
+
   it('reports duplicate destination names', () => {
     expect(
       problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),

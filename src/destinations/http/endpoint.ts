@@ -1,5 +1,5 @@
 import { setImmediate as afterThisLoop } from 'node:timers/promises';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool, ProxyAgent } from 'undici';
 import { DeliveryError } from '../types.ts';
 
 type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -91,6 +91,13 @@ export function requestError(error: unknown, timeoutMs: number, timedOut = false
     case 'UND_ERR_INVALID_ARG':
       return new DeliveryError(`invalid request: ${messageOf(error)}`, { retryable: false, cause });
   }
+  // undici's words when the proxy (`proxy`) will not open a tunnel.
+  const proxyStatus = /^Proxy response \((\d+)\)/.exec(messageOf(error))?.[1];
+  if (proxyStatus) {
+    const hint =
+      proxyStatus === '407' ? ' (proxy authentication required: check the user and password in proxy)' : '';
+    return retry(`the proxy answered HTTP ${proxyStatus} instead of opening a tunnel${hint}`);
+  }
   if (code?.startsWith('ERR_TLS') || code?.includes('CERT') || code?.startsWith('ERR_SSL')) {
     return retry(`TLS error (${code})`);
   }
@@ -115,20 +122,23 @@ export interface JsonRequest {
  * query taken once, rather than undici's `request(url)` through an Agent, which parses the URL
  * and finds the origin's pool again on every call: measured at 61-67 µs of CPU per request against
  * 111-136 µs (30,000 POSTs of 2 KB to a local server, 100 in flight, four interleaved runs each).
+ * With a `proxy`, the connections go through it instead (a CONNECT tunnel, kept alive too).
  */
 export class JsonEndpoint {
-  readonly #pool: Pool;
+  readonly #dispatcher: Dispatcher;
+  readonly #origin: string;
   /** Path and query, as undici's `request(url)` sends them. */
   readonly #path: string;
   readonly #timeoutMs: number;
+  /** The proxy's password, blanked out of error messages. */
+  readonly #secrets: string[];
 
-  constructor(url: string, timeoutMs: number) {
+  constructor(url: string, timeoutMs: number, proxy?: string) {
     const { origin, pathname, search } = new URL(url);
-    this.#pool = new Pool(origin, {
-      connectTimeout: timeoutMs,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
+    const proxyPassword = proxy ? decodeURIComponent(new URL(proxy).password) : '';
+    this.#secrets = proxyPassword ? [proxyPassword] : [];
+    this.#dispatcher = proxy ? proxyAgent(proxy, timeoutMs) : new Pool(origin, timeouts(timeoutMs));
+    this.#origin = origin;
     this.#path = `${pathname}${search}`;
     this.#timeoutMs = timeoutMs;
   }
@@ -146,7 +156,8 @@ export class JsonEndpoint {
     let headers: ResponseHeaders;
     let bodyText = '';
     try {
-      const response = await this.#pool.request({
+      const response = await this.#dispatcher.request({
+        origin: this.#origin,
         path: req.path ?? this.#path,
         method: req.method,
         headers: req.headers,
@@ -163,15 +174,26 @@ export class JsonEndpoint {
       }
       bodyText = await readSome(response.body);
     } catch (error) {
-      throw requestError(error, this.#timeoutMs, signal.aborted);
+      const failure = requestError(error, this.#timeoutMs, signal.aborted);
+      failure.message = redact(failure.message, this.#secrets);
+      throw failure;
     }
     await afterThisLoop();
-    throw classifyResponse(status, headers, redact(bodyText, req.secrets ?? []));
+    throw classifyResponse(status, headers, redact(bodyText, [...(req.secrets ?? []), ...this.#secrets]));
   }
 
   close(): Promise<void> {
-    return this.#pool.close();
+    return this.#dispatcher.close();
   }
+}
+
+function timeouts(timeoutMs: number) {
+  return { connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
+}
+
+/** Requests through an HTTP proxy (`user:password@` in its URL becomes `Proxy-Authorization`). */
+export function proxyAgent(proxy: string, timeoutMs: number): ProxyAgent {
+  return new ProxyAgent({ uri: proxy, ...timeouts(timeoutMs) });
 }
 
 /**

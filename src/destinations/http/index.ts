@@ -34,7 +34,7 @@ class HttpDestination implements Destination {
 
   constructor(config: HttpConfig) {
     this.#config = config;
-    this.#endpoint = new JsonEndpoint(config.url, config.timeoutMs);
+    this.#endpoint = new JsonEndpoint(config.url, config.timeoutMs, config.proxy);
     this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
     this.#pathOf = compileRequestPath(config.url);
     const signingSecrets = [config.signingSecret, config.previousSigningSecret].filter(
@@ -43,7 +43,8 @@ class HttpDestination implements Destination {
     this.#signers = signingSecrets.map((secret) => new Webhook(secret));
     this.#headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
     for (const [name, value] of Object.entries(config.headers)) this.#headers[name.toLowerCase()] = value;
-    this.#oauth2 = config.oauth2 && new OAuth2Token(config.oauth2, config.timeoutMs);
+    this.#oauth2 =
+      config.oauth2 && new OAuth2Token(config.oauth2, { timeoutMs: config.timeoutMs, proxy: config.proxy });
     this.#secrets = [...Object.values(config.headers), ...signingSecrets, ...(this.#oauth2?.secrets ?? [])];
   }
 
@@ -99,8 +100,8 @@ class HttpDestination implements Destination {
     });
   }
 
-  close(): Promise<void> {
-    return this.#endpoint.close();
+  async close(): Promise<void> {
+    await Promise.all([this.#endpoint.close(), this.#oauth2?.close()]);
   }
 }
 

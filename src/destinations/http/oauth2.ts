@@ -1,6 +1,6 @@
-import { request } from 'undici';
+import { type Dispatcher, getGlobalDispatcher, request } from 'undici';
 import { DeliveryError } from '../types.ts';
-import { bodyExcerpt, redact, requestError } from './endpoint.ts';
+import { bodyExcerpt, proxyAgent, redact, requestError } from './endpoint.ts';
 import type { OAuth2Options } from './options.ts';
 
 /** A token is renewed this long before it expires (at most a tenth of its lifetime)... */
@@ -37,9 +37,19 @@ export class OAuth2Token {
   #failure: { message: string; until: number } | undefined;
   /** How errors name the token request: the endpoint without its query (it may carry a key). */
   readonly #where: string;
+  /** The destination's proxy, when it has one. */
+  readonly #dispatcher: Dispatcher | undefined;
 
-  constructor(options: OAuth2Options, timeoutMs: number, now: () => number = Date.now) {
+  constructor(
+    options: OAuth2Options,
+    {
+      timeoutMs,
+      proxy,
+      now = Date.now,
+    }: { timeoutMs: number; proxy?: string | undefined; now?: () => number },
+  ) {
     this.#options = options;
+    this.#dispatcher = proxy ? proxyAgent(proxy, timeoutMs) : undefined;
     const { origin, pathname } = new URL(options.tokenUrl);
     this.#where = `OAuth token request to ${origin}${pathname}`;
     this.#timeoutMs = timeoutMs;
@@ -62,6 +72,10 @@ export class OAuth2Token {
       this.#pending = undefined;
     });
     return this.#pending;
+  }
+
+  close(): Promise<void> {
+    return this.#dispatcher?.close() ?? Promise.resolve();
   }
 
   /** The endpoint answered 401 with `token`: the next delivery fetches a new one. */
@@ -131,7 +145,13 @@ export class OAuth2Token {
     let status: number;
     let text: string;
     try {
-      const response = await request(this.#options.tokenUrl, { method: 'POST', headers, body, signal });
+      const response = await request(this.#options.tokenUrl, {
+        method: 'POST',
+        headers,
+        body,
+        signal,
+        dispatcher: this.#dispatcher ?? getGlobalDispatcher(),
+      });
       status = response.statusCode;
       text = await response.body.text();
     } catch (error) {

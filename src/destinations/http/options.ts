@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { integer, nonEmptyText, urlWithScheme } from '../../config/fields.ts';
+import { integer, nonEmptyText, proxyUrl, urlWithScheme } from '../../config/fields.ts';
 import { Template } from '../template-schema.ts';
 import { hasPlaceholderInOrigin } from './url.ts';
 
@@ -51,6 +51,8 @@ export const HttpOptions = v.object({
   /** Extra request headers; values may use `${ENV}` (and are then never logged). */
   headers: v.optional(v.record(v.string(), v.string('expected a string header value')), {}),
   timeoutMs: v.optional(integer(100, 300_000), 10_000),
+  /** Send through this HTTP proxy (CONNECT); empty: straight. */
+  proxy: v.optional(proxyUrl),
   /** Standard Webhooks signing secret (`whsec_...`): adds a `webhook-signature` header. */
   signingSecret: v.optional(SigningSecret),
   /**
