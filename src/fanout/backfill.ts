@@ -1,16 +1,17 @@
-import type { Job, Queue } from 'bullmq';
+import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig } from '../config/index.ts';
 import { ALL_STATES, jobsIn } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, ingestQueue, notificationsOf } from '../queue/ingest.ts';
+import { destinationQueueName, destinationsLeftBehind } from '../queue/names.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { deliveryJobOf, type Route, routeOf } from './route.ts';
 
 /**
  * Backfill: gives a destination the events Redis still keeps that it wants and has no delivery
- * of: a destination added after they came in, or one whose filter was widened. Redis keeps each
- * event in its ingest job (a day) and in every delivery of it (a week, at most the last 100,000
- * per destination). The deliveries added are the fan-out's own (same id, options and data), so a
+ * of: a destination added after they came in, renamed, or whose filter was widened. Redis keeps
+ * each event in its ingest job (a day) and in every delivery of it (a week, at most the last
+ * 100,000 per destination), in the queue a renamed or removed destination left behind too. The deliveries added are the fan-out's own (same id, options and data), so a
  * backfill run twice, or racing the fan-out, adds each at most once.
  */
 
@@ -43,7 +44,9 @@ export async function backfill(
   if (!target) throw new Error(`unknown destination "${destination}"`);
   const prefix = config.redis.prefix;
   const route = routeOf(config, target, connection);
-  // Where the events are read from: the ingest queue, and every other destination's queue.
+  // Where the events are read from: the ingest queue, every other destination's queue, and the
+  // queues left behind by destinations renamed or removed (a renamed one's events, for its new name).
+  const deliveries = (queue: Queue): Source => ({ queue, eventsOf: (job) => [job.data] });
   const sources: Source[] = [
     {
       queue: ingestQueue(connection, prefix, config.retention),
@@ -51,7 +54,10 @@ export async function backfill(
     },
     ...config.destinations
       .filter((d) => d.name !== destination)
-      .map((d): Source => ({ queue: routeOf(config, d, connection).queue, eventsOf: (job) => [job.data] })),
+      .map((d) => deliveries(routeOf(config, d, connection).queue)),
+    ...(await destinationsLeftBehind(connection, config)).map((name) =>
+      deliveries(new Queue(destinationQueueName(name), { connection, prefix })),
+    ),
   ];
   const result: BackfillResult = { wanted: 0, missing: 0, added: 0 };
   const seen = new Set<string>();

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import { type RunningDelivery, startDeliveryWorker } from '../../src/delivery/worker.ts';
-import { INGEST_QUEUE } from '../../src/queue/names.ts';
+import { destinationQueueName, INGEST_QUEUE } from '../../src/queue/names.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
 import { runScript, writeTempConfig } from '../helpers/process.ts';
 import { silentLogger } from '../helpers/receiver.ts';
@@ -104,6 +104,35 @@ destinations:
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(archive.requests).toHaveLength(cdrIds.size);
     expect(crm.requests).toHaveLength(samples.length);
+  });
+
+  it('reads the queue a renamed or removed destination left behind too', async () => {
+    // `crm` was called `oldcrm` once: its queue keeps an event that no other queue holds any more.
+    const redis = new Redis(REDIS_URL);
+    const old = new Queue(destinationQueueName('oldcrm'), {
+      connection: redis,
+      prefix: p.config.redis.prefix,
+    });
+    const name = listSamples().find(
+      (sample) => !samples.includes(sample) && sampleEvent(sample).kind === 'cdr',
+    );
+    const lost = sampleEvent(name ?? '');
+    try {
+      await old.add('cdr', lost, { jobId: `${lost.id}.oldcrm` });
+      const result = await backfill('--destination', 'archive');
+      expect(result.output).toBe(
+        `added 1 deliveries to archive; ${cdrIds.size} events it wants already had one`,
+      );
+      await waitFor(
+        () => archive.requests.some((request) => request.headers['webhook-id'] === lost.id),
+        10_000,
+      );
+      expect(archive.requests).toHaveLength(cdrIds.size + 1);
+    } finally {
+      await old.obliterate({ force: true });
+      await old.close();
+      redis.disconnect();
+    }
   });
 
   it('says what is wrong with its flags', async () => {
