@@ -153,6 +153,9 @@ destinations:
     expect(problems(http('[409, 503]'))).toEqual([
       'destinations[0].deliveredStatuses[1]: expected a whole number from 300 to 499',
     ]);
+    expect(problems(http('[429]'))).toEqual([
+      'destinations[0].deliveredStatuses[0]: 408, 425 and 429 ask for a retry: the endpoint has not taken the event, so they cannot count as delivered',
+    ]);
   });
 
   it('takes a proxy URL, or empty for none', () => {

@@ -32,6 +32,9 @@ export const OAuth2Options = v.strictObject({
 });
 export type OAuth2Options = v.InferOutput<typeof OAuth2Options>;
 
+/** 4xx statuses that mean "not now": retried, never taken for delivered. */
+const RETRY_STATUSES = [408, 425, 429];
+
 /** `type: http`: a CRM or any webhook. */
 export const HttpOptions = v.object({
   type: v.literal('http'),
@@ -65,7 +68,18 @@ export const HttpOptions = v.object({
    * Statuses besides 2xx that count as delivered: for an endpoint that answers a resend it already
    * has with, say, `409 Conflict`, which would otherwise fail the delivery for good.
    */
-  deliveredStatuses: v.optional(v.array(integer(300, 499)), []),
+  deliveredStatuses: v.optional(
+    v.array(
+      v.pipe(
+        integer(300, 499),
+        v.check(
+          (status) => !RETRY_STATUSES.includes(status),
+          '408, 425 and 429 ask for a retry: the endpoint has not taken the event, so they cannot count as delivered',
+        ),
+      ),
+    ),
+    [],
+  ),
   /** Maps canonical fields into the body your endpoint expects; without it the body is the whole event. */
   template: v.optional(Template),
 });
