@@ -106,7 +106,14 @@ export function startDeliveryWorker(
         const sinceReceipt = (Date.now() - Date.parse(event.receivedAt)) / 1000;
         if (sinceReceipt >= 0) metrics.deliveryLatency.observe(labels, sinceReceipt);
         log.info(
-          { eventId: event.id, attempt, outcome: 'delivered', ms: Math.round(seconds * 1000) },
+          {
+            eventId: event.id,
+            attempt,
+            outcome: 'delivered',
+            ms: Math.round(seconds * 1000),
+            // HTTP destinations: what the other side answered (a `deliveredStatuses` 409, say).
+            ...(receipt?.status === undefined ? {} : { status: receipt.status }),
+          },
           'delivered',
         );
       } catch (error) {

@@ -123,6 +123,10 @@ destinations:
     expect(strictAttempts).toHaveLength(strict.requests.length);
     expect(crmAttempts.filter((line) => line.outcome === 'retrying')).toHaveLength(events.size);
     expect(crmAttempts.filter((line) => line.outcome === 'delivered')).toHaveLength(events.size);
+    // A delivered line names the answer's status.
+    for (const line of crmAttempts.filter((attempt) => attempt.outcome === 'delivered')) {
+      expect(line.status).toBe(200);
+    }
     expect(strictAttempts.every((line) => line.outcome === 'failed_permanently')).toBe(true);
     expect(new Set(crmAttempts.map((line) => line.eventId))).toEqual(events);
 
