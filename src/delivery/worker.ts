@@ -116,6 +116,8 @@ export function startDeliveryWorker(
           },
           'delivered',
         );
+        // Kept on the delivered job, for `npm run trace` (an HTTP destination's answer).
+        return receipt?.status === undefined ? undefined : { status: receipt.status };
       } catch (error) {
         const permanent = error instanceof DeliveryError && !error.retryable;
         const lastAttempt = permanent || attempt >= (job.opts.attempts ?? 1);

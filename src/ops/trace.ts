@@ -28,6 +28,8 @@ export interface DestinationTrace {
   attempts?: number;
   /** When it was delivered, or given up (ISO 8601). */
   finishedAt?: string;
+  /** Delivered to an HTTP destination: the status it answered. */
+  status?: number;
   /** The error of the last failed attempt. */
   lastError?: string;
   /** Retrying: the back-off before the next attempt, counted from the last one. */
@@ -169,8 +171,16 @@ async function deliveryTrace(
   });
   const finishedAt = job.finishedOn === undefined ? undefined : new Date(job.finishedOn).toISOString();
   switch (await job.getState()) {
-    case 'completed':
-      return { destination, state: 'delivered', ...attempts, finishedAt };
+    case 'completed': {
+      const status = (job.returnvalue as { status?: unknown } | null)?.status;
+      return {
+        destination,
+        state: 'delivered',
+        ...attempts,
+        finishedAt,
+        ...(typeof status === 'number' && { status }),
+      };
+    }
     case 'failed':
       return { destination, state: 'dead', ...attempts, finishedAt, lastError: job.failedReason };
     case 'active':
@@ -221,7 +231,7 @@ function detail(d: DestinationTrace): string {
   const tries = (n = 0) => `${n} attempt${n === 1 ? '' : 's'}`;
   switch (d.state) {
     case 'delivered':
-      return `after ${tries(d.attemptsMade)}, at ${d.finishedAt}`;
+      return `after ${tries(d.attemptsMade)}, at ${d.finishedAt}${d.status === undefined ? '' : ` (HTTP ${d.status})`}`;
     case 'dead':
       return `after ${tries(d.attemptsMade)}, at ${d.finishedAt}: ${d.lastError} (npm run replay -- --destination ${d.destination})`;
     case 'retrying':

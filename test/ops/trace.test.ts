@@ -56,7 +56,12 @@ describe('tracing one event through the forwarder', () => {
     expect(result.event).toMatchObject({ kind: 'cdr', status: 'answered', provider: 'chub' });
     expect(result.ingest).toEqual({ jobId: expect.any(String), state: 'completed' });
     const byName = Object.fromEntries(result.destinations.map((d) => [d.destination, d]));
-    expect(byName.crm).toMatchObject({ state: 'delivered', attemptsMade: 1, finishedAt: expect.any(String) });
+    expect(byName.crm).toMatchObject({
+      state: 'delivered',
+      attemptsMade: 1,
+      finishedAt: expect.any(String),
+      status: 200,
+    });
     expect(byName.flaky).toMatchObject({
       state: 'retrying',
       attemptsMade: 1,
@@ -82,7 +87,7 @@ describe('tracing one event through the forwarder', () => {
     );
     expect(lines[1]).toMatch(/^ {2}fan-out +done +\(ingest job \S+\)$/);
     expect(lines.slice(2)).toEqual([
-      expect.stringMatching(/^ {2}crm +delivered +after 1 attempt, at \S+Z$/),
+      expect.stringMatching(/^ {2}crm +delivered +after 1 attempt, at \S+Z \(HTTP 200\)$/),
       expect.stringMatching(
         /^ {2}flaky +retrying +1 of 5 attempts failed; the next one waits 10 min: HTTP 503: maintenance$/,
       ),
