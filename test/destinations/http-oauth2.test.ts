@@ -3,6 +3,8 @@ import * as v from 'valibot';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DestinationConfig, type DestinationConfigOf } from '../../src/config/index.ts';
 import { httpDestination } from '../../src/destinations/http/index.ts';
+import { OAuth2Token } from '../../src/destinations/http/oauth2.ts';
+import { OAuth2Options } from '../../src/destinations/http/options.ts';
 import type { DeliveryContext, Destination } from '../../src/destinations/types.ts';
 import { failure } from '../helpers/delivery.ts';
 import { sampleEvent } from '../helpers/samples.ts';
@@ -113,19 +115,29 @@ describe('http destination with oauth2', () => {
   });
 
   it('fetches a new token once the current one is about to expire', async () => {
-    // A 1 s token is renewed a tenth of its lifetime early: after 0.9 s.
-    tokens.respond = () => grant('1');
-    const destination = open({});
-    await destination.deliver(event, context);
-    await destination.deliver(event, context);
-    await new Promise((resolve) => setTimeout(resolve, 950));
-    await destination.deliver(event, context);
-    expect(tokens.requests).toHaveLength(2);
-    expect(crm.requests.map((request) => request.headers.authorization)).toEqual([
-      'Bearer token-1',
-      'Bearer token-1',
-      'Bearer token-2',
-    ]);
+    // A 100 s token is renewed a tenth of its lifetime early; a 1 h one, a minute early. The clock
+    // is the token's own, moved by hand, so the test does not race a real one.
+    let now = 1_000_000;
+    const token = new OAuth2Token(
+      v.parse(OAuth2Options, { tokenUrl: tokens.url, clientId: 'c', clientSecret: 's' }),
+      { timeoutMs: 5_000, now: () => now },
+    );
+    try {
+      tokens.respond = () => grant('100');
+      expect((await token.authorization()).header).toBe('Bearer token-1');
+      now += 89_999;
+      expect((await token.authorization()).header).toBe('Bearer token-1');
+      now += 1;
+      tokens.respond = () => grant(3600);
+      expect((await token.authorization()).header).toBe('Bearer token-2');
+      now += 3_540_000 - 1;
+      expect((await token.authorization()).header).toBe('Bearer token-2');
+      now += 1;
+      expect((await token.authorization()).header).toBe('Bearer token-3');
+      expect(tokens.requests).toHaveLength(3);
+    } finally {
+      await token.close();
+    }
   });
 
   it('retries a 401 with a new token instead of failing the delivery for good', async () => {
