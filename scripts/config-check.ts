@@ -152,16 +152,62 @@ function describeConfig(config: ForwarderConfig, file: string): string[] {
         `filter: ${describeFilter(destination.filter)}; ${describeDelivery(destination)}`,
     );
   }
+  const advice = warnings(config);
+  if (advice.length > 0) lines.push(`warnings: ${advice.length}`, ...advice.map((line) => `  ! ${line}`));
   return lines;
 }
+
+/** What a valid config may still get wrong, each as something a person can act on. */
+function warnings(config: ForwarderConfig): string[] {
+  const out: string[] = [];
+  if (!config.receiver.token && config.receiver.allowIps.length === 0) {
+    out.push(
+      'receiver: no token and no allowIps: anyone who finds the URL can send call records; set receiver.token (README: Authentication)',
+    );
+  }
+  if (config.destinations.length === 0) {
+    out.push('no destinations: notifications are stored and acknowledged, but go nowhere');
+  }
+  for (const destination of config.destinations) {
+    const url =
+      destination.type === 'http'
+        ? destination.url
+        : destination.type === 'slack'
+          ? destination.webhookUrl
+          : '';
+    if (url && overPlainHttp(url)) {
+      out.push(
+        `${destination.name}: sends call records, phone numbers included, over plain http:// across the network; use https://`,
+      );
+    }
+    if (destination.retry.attempts === 1) {
+      out.push(
+        `${destination.name}: retry.attempts is 1: a delivery that fails once is dead at once (npm run replay sends it again)`,
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * `http://` to a host with a domain name or a public address: a name without a dot (a compose
+ * service, `crm:8080`), loopback and private addresses stay on a network of one's own.
+ */
+function overPlainHttp(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  if (protocol !== 'http:') return false;
+  const host = hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host === '::1' || (!host.includes('.') && !host.includes(':'))) return false;
+  return !/^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(host);
+}
+
+/** Keys whose names look like a secret's but whose values are not. */
+const NOT_SECRET = new Set(['oauth2', 'tokenUrl', 'tokenPrefix', 'clientAuth']);
 
 /**
  * Values in the file that must never be printed, even inside an error message (valibot's default
  * messages quote the value they received): tokens, passwords, secrets, headers, URL passwords.
  */
-/** Keys whose names look like a secret's but whose values are not. */
-const NOT_SECRET = new Set(['oauth2', 'tokenUrl', 'tokenPrefix', 'clientAuth']);
-
 function secretsIn(path: string): string[] {
   let tree: unknown;
   try {
