@@ -121,6 +121,8 @@ function target(destination: DestinationConfig): string {
         signedWith(destination),
         destination.oauth2 ? `OAuth 2 token from ${redactUrl(destination.oauth2.tokenUrl)}` : undefined,
         destination.proxy ? `through proxy ${redactUrl(destination.proxy)}` : undefined,
+        destination.tls?.ca ? 'private CA' : undefined,
+        destination.tls?.cert ? 'client certificate' : undefined,
         destination.template !== undefined ? 'template' : undefined,
       ].filter(Boolean);
       return `${redactUrl(destination.url)} (${extras.join(', ')})`;

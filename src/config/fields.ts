@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import * as v from 'valibot';
 
@@ -53,6 +54,29 @@ export const proxyUrl = v.union(
     urlWithScheme(['http', 'https']),
   ],
   'expected a proxy URL starting with http:// or https:// (or empty for none)',
+);
+
+/**
+ * The path of a PEM file (a certificate or a key), read at start-up: a missing or unreadable file
+ * is a config error then, not a TLS failure at the first delivery.
+ */
+export const pemFile = v.pipe(
+  v.string('expected the path of a PEM file'),
+  v.nonEmpty('expected the path of a PEM file'),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    let text: string;
+    try {
+      text = readFileSync(dataset.value, 'utf8');
+    } catch (error) {
+      addIssue({
+        message: `cannot read ${dataset.value} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      });
+      return;
+    }
+    if (!text.includes('-----BEGIN '))
+      addIssue({ message: `${dataset.value} is not a PEM file (no -----BEGIN line)` });
+  }),
 );
 
 /** An address (`10.0.0.7`) or a CIDR block (`10.0.0.0/8`, `2001:db8::/32`). */

@@ -123,6 +123,12 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
     'Statuses besides 2xx that count as delivered, e.g. [409] for an endpoint that answers a resend it already has so.',
   'destinations[].proxy':
     'Send through this HTTP proxy (CONNECT tunnel), e.g. http://user:password@proxy.internal:3128 or ${HTTPS_PROXY:-}. Empty: straight.',
+  'destinations[http].tls':
+    'TLS to the destination and its token endpoint: paths of PEM files, read at start-up.',
+  'destinations[http].tls.ca': 'A private CA to trust besides the usual ones (a CRM on a company network).',
+  'destinations[http].tls.cert':
+    'A client certificate, for a destination that asks for one (mutual TLS); with key.',
+  'destinations[http].tls.key': "The client certificate's private key.",
   'destinations[].template':
     'Any YAML value in which strings may name call-event fields as {{field}}; replaces the default body.',
   'destinations[slack]': 'type: slack: a message per event through an incoming webhook.',

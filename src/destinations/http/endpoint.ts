@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { setImmediate as afterThisLoop } from 'node:timers/promises';
-import { type Dispatcher, Pool, ProxyAgent } from 'undici';
+import { rootCertificates } from 'node:tls';
+import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import { DeliveryError } from '../types.ts';
 
 type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -54,6 +56,9 @@ export function bodyExcerpt(bodyText: string): string {
   return `${bytes.subarray(0, end).toString('utf8')}${ellipsis}`;
 }
 
+/** OpenSSL's certificate verification failures (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`...). */
+const TLS_VERIFY_CODES = /CERT|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)|SIGNATURE/;
+
 /**
  * A request that failed before a response arrived (refused, reset, DNS, TLS, timeout): retryable,
  * with a message naming the cause. Only an invalid request (undici refuses its arguments) is permanent.
@@ -98,8 +103,12 @@ export function requestError(error: unknown, timeoutMs: number, timedOut = false
       proxyStatus === '407' ? ' (proxy authentication required: check the user and password in proxy)' : '';
     return retry(`the proxy answered HTTP ${proxyStatus} instead of opening a tunnel${hint}`);
   }
-  if (code?.startsWith('ERR_TLS') || code?.includes('CERT') || code?.startsWith('ERR_SSL')) {
-    return retry(`TLS error (${code})`);
+  if (code && TLS_VERIFY_CODES.test(code)) {
+    // The usual cause with a CRM on a company network: its certificate comes from a private CA.
+    return retry(`TLS error: ${messageOf(error)} (${code}); a certificate of a private CA needs tls.ca`);
+  }
+  if (code?.startsWith('ERR_TLS') || code?.startsWith('ERR_SSL')) {
+    return retry(`TLS error: ${messageOf(error)} (${code})`);
   }
   return retry(`request failed: ${messageOf(error)}${code ? ` (${code})` : ''}`);
 }
@@ -133,11 +142,13 @@ export class JsonEndpoint {
   /** The proxy's password, blanked out of error messages. */
   readonly #secrets: string[];
 
-  constructor(url: string, timeoutMs: number, proxy?: string) {
+  constructor(url: string, timeoutMs: number, { proxy, tls }: Connection = {}) {
     const { origin, pathname, search } = new URL(url);
     const proxyPassword = proxy ? decodeURIComponent(new URL(proxy).password) : '';
     this.#secrets = proxyPassword ? [proxyPassword] : [];
-    this.#dispatcher = proxy ? proxyAgent(proxy, timeoutMs) : new Pool(origin, timeouts(timeoutMs));
+    this.#dispatcher = proxy
+      ? proxyAgent(proxy, timeoutMs, tls)
+      : new Pool(origin, { ...timeouts(timeoutMs), ...(tls && { connect: tlsOptions(tls) }) });
     this.#origin = origin;
     this.#path = `${pathname}${search}`;
     this.#timeoutMs = timeoutMs;
@@ -191,9 +202,41 @@ function timeouts(timeoutMs: number) {
   return { connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
 }
 
+/** How a destination reaches its endpoints: straight or through a proxy, with TLS files of its own. */
+export interface Connection {
+  proxy?: string | undefined;
+  tls?: TlsFiles | undefined;
+}
+
+/** Paths of PEM files: a CA to trust besides the usual ones; a client certificate and key. */
+export interface TlsFiles {
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+}
+
+/** Node's TLS options for `files`, read now: the private CA is added to Node's own roots, not put in their place. */
+function tlsOptions(files: TlsFiles) {
+  const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path, 'utf8'));
+  const ca = read(files.ca);
+  return {
+    ...(ca !== undefined && { ca: [...rootCertificates, ca] }),
+    ...(files.cert !== undefined && { cert: read(files.cert), key: read(files.key) }),
+  };
+}
+
 /** Requests through an HTTP proxy (`user:password@` in its URL becomes `Proxy-Authorization`). */
-export function proxyAgent(proxy: string, timeoutMs: number): ProxyAgent {
-  return new ProxyAgent({ uri: proxy, ...timeouts(timeoutMs) });
+export function proxyAgent(proxy: string, timeoutMs: number, tls?: TlsFiles): ProxyAgent {
+  return new ProxyAgent({ uri: proxy, ...timeouts(timeoutMs), ...(tls && { requestTls: tlsOptions(tls) }) });
+}
+
+/**
+ * A dispatcher for requests to any origin (the OAuth token endpoint) as `connection` says, or
+ * undefined for undici's global one.
+ */
+export function dispatcherFor({ proxy, tls }: Connection, timeoutMs: number): Dispatcher | undefined {
+  if (proxy) return proxyAgent(proxy, timeoutMs, tls);
+  return tls ? new Agent({ ...timeouts(timeoutMs), connect: tlsOptions(tls) }) : undefined;
 }
 
 /**

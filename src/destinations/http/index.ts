@@ -34,7 +34,8 @@ class HttpDestination implements Destination {
 
   constructor(config: HttpConfig) {
     this.#config = config;
-    this.#endpoint = new JsonEndpoint(config.url, config.timeoutMs, config.proxy);
+    const connection = { proxy: config.proxy, tls: config.tls };
+    this.#endpoint = new JsonEndpoint(config.url, config.timeoutMs, connection);
     this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
     this.#pathOf = compileRequestPath(config.url);
     const signingSecrets = [config.signingSecret, config.previousSigningSecret].filter(
@@ -44,7 +45,7 @@ class HttpDestination implements Destination {
     this.#headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
     for (const [name, value] of Object.entries(config.headers)) this.#headers[name.toLowerCase()] = value;
     this.#oauth2 =
-      config.oauth2 && new OAuth2Token(config.oauth2, { timeoutMs: config.timeoutMs, proxy: config.proxy });
+      config.oauth2 && new OAuth2Token(config.oauth2, { timeoutMs: config.timeoutMs, connection });
     this.#secrets = [...Object.values(config.headers), ...signingSecrets, ...(this.#oauth2?.secrets ?? [])];
   }
 

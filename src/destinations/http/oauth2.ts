@@ -1,6 +1,6 @@
 import { type Dispatcher, getGlobalDispatcher, request } from 'undici';
 import { DeliveryError } from '../types.ts';
-import { bodyExcerpt, proxyAgent, redact, requestError } from './endpoint.ts';
+import { bodyExcerpt, type Connection, dispatcherFor, redact, requestError } from './endpoint.ts';
 import type { OAuth2Options } from './options.ts';
 
 /** A token is renewed this long before it expires (at most a tenth of its lifetime)... */
@@ -37,19 +37,19 @@ export class OAuth2Token {
   #failure: { message: string; until: number } | undefined;
   /** How errors name the token request: the endpoint without its query (it may carry a key). */
   readonly #where: string;
-  /** The destination's proxy, when it has one. */
+  /** The destination's proxy or TLS files, when it has them. */
   readonly #dispatcher: Dispatcher | undefined;
 
   constructor(
     options: OAuth2Options,
     {
       timeoutMs,
-      proxy,
+      connection = {},
       now = Date.now,
-    }: { timeoutMs: number; proxy?: string | undefined; now?: () => number },
+    }: { timeoutMs: number; connection?: Connection; now?: () => number },
   ) {
     this.#options = options;
-    this.#dispatcher = proxy ? proxyAgent(proxy, timeoutMs) : undefined;
+    this.#dispatcher = dispatcherFor(connection, timeoutMs);
     const { origin, pathname } = new URL(options.tokenUrl);
     this.#where = `OAuth token request to ${origin}${pathname}`;
     this.#timeoutMs = timeoutMs;

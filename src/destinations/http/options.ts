@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { integer, nonEmptyText, proxyUrl, urlWithScheme } from '../../config/fields.ts';
+import { integer, nonEmptyText, pemFile, proxyUrl, urlWithScheme } from '../../config/fields.ts';
 import { Template } from '../template-schema.ts';
 import { hasPlaceholderInOrigin } from './url.ts';
 
@@ -32,6 +32,23 @@ export const OAuth2Options = v.strictObject({
 });
 export type OAuth2Options = v.InferOutput<typeof OAuth2Options>;
 
+/**
+ * TLS to the destination (and its token endpoint): a private CA to trust besides the usual ones,
+ * and a client certificate with its key for mutual TLS. Paths of PEM files, read at start-up.
+ */
+export const TlsOptions = v.pipe(
+  v.strictObject({
+    ca: v.optional(pemFile),
+    cert: v.optional(pemFile),
+    key: v.optional(pemFile),
+  }),
+  v.forward(
+    v.check((tls) => (tls.cert === undefined) === (tls.key === undefined), 'cert and key go together'),
+    ['key'],
+  ),
+);
+export type TlsOptions = v.InferOutput<typeof TlsOptions>;
+
 /** 4xx statuses that mean "not now": retried, never taken for delivered. */
 const RETRY_STATUSES = [408, 425, 429];
 
@@ -56,6 +73,7 @@ export const HttpOptions = v.object({
   timeoutMs: v.optional(integer(100, 300_000), 10_000),
   /** Send through this HTTP proxy (CONNECT); empty: straight. */
   proxy: v.optional(proxyUrl),
+  tls: v.optional(TlsOptions),
   /** Standard Webhooks signing secret (`whsec_...`): adds a `webhook-signature` header. */
   signingSecret: v.optional(SigningSecret),
   /**
