@@ -101,7 +101,8 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'destinations[http]': 'type: http: a CRM or any webhook.',
   'destinations[http].url':
     'http:// or https:// URL the event is sent to; {{field}} in its path or query is filled from each event, percent-encoded.',
-  'destinations[http].headers': 'Extra request headers, e.g. {Authorization: "Bearer ${CRM_TOKEN}"}.',
+  'destinations[http].headers':
+    'Extra request headers, e.g. {Authorization: "Bearer ${CRM_TOKEN}"}; values may name event fields, e.g. {Idempotency-Key: "{{id}}"}.',
   'destinations[].timeoutMs': 'Per attempt (postgres: per statement).',
   'destinations[http].signingSecret':
     'A Standard Webhooks secret (whsec_...): adds a webhook-signature header. Empty: no signature.',

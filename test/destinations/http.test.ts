@@ -221,6 +221,21 @@ describe('http destination: the request', () => {
     expect(await failure(open().deliver(event, context))).toMatchObject({ retryable: false, status: 409 });
   });
 
+  it('fills {{field}} placeholders in header values per event (an Idempotency-Key)', async () => {
+    const destination = open({
+      headers: { 'Idempotency-Key': '{{id}}', 'X-Call': 'call {{callId}} by {{user}}' },
+    });
+    await destination.deliver(event, context);
+    await destination.deliver({ ...event, id: 'other-id', user: 'evil\r\nX-Injected: 1' }, context);
+    const [first, second] = server.received;
+    expect(first?.headers['idempotency-key']).toBe(event.id);
+    expect(first?.headers['x-call']).toBe(`call ${event.callId} by 204_2222223`);
+    expect(second?.headers['idempotency-key']).toBe('other-id');
+    // A field cannot add a header of its own: CR and LF become spaces.
+    expect(second?.headers['x-call']).toBe(`call ${event.callId} by evil  X-Injected: 1`);
+    expect(second?.headers['x-injected']).toBeUndefined();
+  });
+
   it('sends the configured headers and method', async () => {
     const destination = open({
       method: 'PUT',

@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import type { DestinationConfigOf } from '../../config/index.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
-import { type CompiledTemplate, compileTemplate } from '../template.ts';
+import { asText, type CompiledTemplate, compileTemplate, compileText, hasPlaceholder } from '../template.ts';
 import {
   type DeliveryContext,
   DeliveryError,
@@ -29,6 +29,8 @@ class HttpDestination implements Destination {
   /** One per signing secret, the current one first: each adds its signature to the header. */
   readonly #signers: Webhook[];
   readonly #headers: Record<string, string>;
+  /** Headers whose values name fields of the event (`Idempotency-Key: "{{id}}"`), rendered per event. */
+  readonly #eventHeaders: [name: string, render: (event: CallEvent) => string][];
   readonly #secrets: string[];
   readonly #oauth2: OAuth2Token | undefined;
 
@@ -43,7 +45,12 @@ class HttpDestination implements Destination {
     );
     this.#signers = signingSecrets.map((secret) => new Webhook(secret));
     this.#headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
-    for (const [name, value] of Object.entries(config.headers)) this.#headers[name.toLowerCase()] = value;
+    this.#eventHeaders = [];
+    for (const [name, value] of Object.entries(config.headers)) {
+      if (hasPlaceholder(value))
+        this.#eventHeaders.push([name.toLowerCase(), compileText(value, headerText)]);
+      else this.#headers[name.toLowerCase()] = value;
+    }
     this.#oauth2 =
       config.oauth2 && new OAuth2Token(config.oauth2, { timeoutMs: config.timeoutMs, connection });
     this.#secrets = [...Object.values(config.headers), ...signingSecrets, ...(this.#oauth2?.secrets ?? [])];
@@ -66,6 +73,7 @@ class HttpDestination implements Destination {
         .map((signer) => signer.sign(event.id, now, body))
         .join(' ');
     }
+    for (const [name, render] of this.#eventHeaders) headers[name] = render(event);
     if (authorization) headers.authorization = authorization.header;
     const started = performance.now();
     const status = await this.#endpoint
@@ -104,6 +112,12 @@ class HttpDestination implements Destination {
   async close(): Promise<void> {
     await Promise.all([this.#endpoint.close(), this.#oauth2?.close()]);
   }
+}
+
+/** A field's text as a header value: control characters (a CR LF would end the header) become spaces. */
+function headerText(value: unknown): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: exactly what must not reach a header
+  return asText(value).replace(/[\u0000-\u001f\u007f]/g, ' ');
 }
 
 export const httpDestination: DestinationType<HttpConfig> = {

@@ -68,7 +68,10 @@ export const HttpOptions = v.object({
     urlWithScheme(['http', 'https']),
   ),
   method: v.optional(v.picklist(['POST', 'PUT', 'PATCH'], 'expected POST, PUT or PATCH'), 'POST'),
-  /** Extra request headers; values may use `${ENV}` (and are then never logged). */
+  /**
+   * Extra request headers; values may use `${ENV}` (and are then never logged), and `{{field}}`,
+   * filled from each event (`Idempotency-Key: "{{id}}"`).
+   */
   headers: v.optional(v.record(v.string(), v.string('expected a string header value')), {}),
   timeoutMs: v.optional(integer(100, 300_000), 10_000),
   /** Send through this HTTP proxy (CONNECT); empty: straight. */
