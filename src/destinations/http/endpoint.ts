@@ -3,6 +3,7 @@ import { setImmediate as afterThisLoop } from 'node:timers/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import { DeliveryError } from '../types.ts';
+import type { TlsOptions } from './options.ts';
 
 type ResponseHeaders = Record<string, string | string[] | undefined>;
 
@@ -205,18 +206,11 @@ function timeouts(timeoutMs: number) {
 /** How a destination reaches its endpoints: straight or through a proxy, with TLS files of its own. */
 export interface Connection {
   proxy?: string | undefined;
-  tls?: TlsFiles | undefined;
-}
-
-/** Paths of PEM files: a CA to trust besides the usual ones; a client certificate and key. */
-export interface TlsFiles {
-  ca?: string | undefined;
-  cert?: string | undefined;
-  key?: string | undefined;
+  tls?: TlsOptions | undefined;
 }
 
 /** Node's TLS options for `files`, read now: the private CA is added to Node's own roots, not put in their place. */
-function tlsOptions(files: TlsFiles) {
+function tlsOptions(files: TlsOptions) {
   const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path, 'utf8'));
   const ca = read(files.ca);
   return {
@@ -226,7 +220,7 @@ function tlsOptions(files: TlsFiles) {
 }
 
 /** Requests through an HTTP proxy (`user:password@` in its URL becomes `Proxy-Authorization`). */
-export function proxyAgent(proxy: string, timeoutMs: number, tls?: TlsFiles): ProxyAgent {
+function proxyAgent(proxy: string, timeoutMs: number, tls?: TlsOptions): ProxyAgent {
   return new ProxyAgent({ uri: proxy, ...timeouts(timeoutMs), ...(tls && { requestTls: tlsOptions(tls) }) });
 }
 

@@ -17,7 +17,7 @@ import {
 } from './table.ts';
 
 export { COLUMNS, type ColumnType, eventToRow, type Row, type RowValue } from './rows.ts';
-export { createTableStatement, insertBatchStatement, quoteIdentifier, quoteTable } from './table.ts';
+export { quoteIdentifier, quoteTable } from './table.ts';
 
 type PostgresConfig = DestinationConfigOf<'postgres'>;
 
