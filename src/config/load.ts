@@ -63,7 +63,8 @@ export function parseConfig(
   }
 
   const result = v.safeParse(ForwarderConfig, tree);
-  if (!result.success) throw new ConfigError(file, result.issues.map(describeIssue));
+  // Two checks of one key may say the same thing (a URL that is no URL, nor of the right scheme).
+  if (!result.success) throw new ConfigError(file, [...new Set(result.issues.map(describeIssue))]);
   return result.output;
 }
 

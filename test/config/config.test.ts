@@ -100,6 +100,27 @@ destinations:
     ]);
   });
 
+  it('refuses a URL without its scheme with the key and the expected form, not a crash', () => {
+    expect(
+      problems(`
+redis: {url: "127.0.0.1:6379"}
+destinations:
+  - {name: a, type: http, url: "127.0.0.1:3901/calls"}
+  - {name: b, type: http, url: "https//crm.example/hook"}
+  - {name: c, type: slack, webhookUrl: "hooks.slack.com/services/T/B/X"}
+  - {name: d, type: postgres, url: "127.0.0.1:5432/test"}
+  - {name: e, type: http, url: "ftp://crm.example/hook"}
+`),
+    ).toEqual([
+      'redis.url: expected a URL starting with redis:// or rediss://',
+      'destinations[0].url: expected a URL starting with http:// or https://',
+      'destinations[1].url: expected a URL starting with http:// or https://',
+      'destinations[2].webhookUrl: expected a URL starting with https:// or http://',
+      'destinations[3].url: expected a URL starting with postgres:// or postgresql://',
+      'destinations[4].url: expected a URL starting with http:// or https://',
+    ]);
+  });
+
   it('never quotes a value it refuses (it may be a secret)', () => {
     const [problem] = problems('receiver:\n  token: 1234567890123456789\n');
     expect(problem).toBe('receiver.token: Invalid type: Expected string but received a number');
