@@ -59,6 +59,14 @@ function duration(ms: number): string {
 
 /** "cdr, status missed or answered, leg a" / "everything". */
 function describeFilter(filter: FilterConfig): string {
+  const { not, ...keys } = filter;
+  const described = describeKeys(keys);
+  if (not === undefined) return described ?? 'everything';
+  return `${described ?? 'everything'}, not (${describeKeys(not)})`;
+}
+
+/** "cdr, status missed, direction inbound", or undefined for no key. */
+function describeKeys(filter: Omit<FilterConfig, 'not'>): string | undefined {
   const any = (value: string | string[]) => (Array.isArray(value) ? value.join(' or ') : value);
   const parts: string[] = [];
   if (filter.kind !== undefined) parts.push(any(filter.kind));
@@ -76,7 +84,7 @@ function describeFilter(filter: FilterConfig): string {
     if (value !== undefined) parts.push(`${key} ${any(value)}`);
   }
   if (filter.minAnsweredSec !== undefined) parts.push(`answered ${filter.minAnsweredSec} s or more`);
-  return parts.length > 0 ? parts.join(', ') : 'everything';
+  return parts.length > 0 ? parts.join(', ') : undefined;
 }
 
 /** "16 attempts, exponential from 5 s up to 6 h, rate limit 1/1 s, concurrency 1". */

@@ -77,8 +77,11 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'destinations[].filter':
     'Which events this destination gets; every key present must match, a list means "any of". Default: everything.',
   'destinations[].filter.kind': 'cdr, event or other.',
+  'destinations[].filter.direction': 'inbound or outbound.',
   'destinations[].filter.leg': 'a or b.',
   'destinations[].filter.provider': 'chub or piopiy.',
+  'destinations[].filter.not':
+    "Events that match every key given here are left out, e.g. {leg: b}: the agents' own CDRs of an incoming call.",
   'destinations[].filter.appId': 'TeleCMI app id(s).',
   'destinations[].filter.virtualNumber':
     'Virtual number(s) (DIDs), compared by digits only. Quote numbers longer than 15 digits.',

@@ -3,6 +3,7 @@ import { FileOptions } from '../destinations/file/options.ts';
 import { HttpOptions } from '../destinations/http/options.ts';
 import { PostgresOptions } from '../destinations/postgres/options.ts';
 import { SlackOptions } from '../destinations/slack/options.ts';
+import { EventKind, Leg, Provider } from '../telecmi/call-event.ts';
 import { boolean, cidr, integer, isLinkLocalUrl, name, nonEmptyText, urlWithScheme } from './fields.ts';
 
 /**
@@ -30,20 +31,56 @@ const oneOrManyDigits = v.pipe(
   v.transform((value) => [value].flat().map(String)),
 );
 
-/** Which events a destination gets. Every key present must match; a list means "any of". */
-export const FilterConfig = v.strictObject({
-  kind: v.optional(oneOrMany),
+/** "cdr, event or other". */
+function alternatives(values: readonly string[]): string {
+  return values.length < 2 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+}
+
+/**
+ * One of a fixed set of values, or a list of them, in any case. A value outside it (`kind: cdrs`)
+ * would match no event at all, silently: it is refused instead.
+ */
+function oneOrManyOf(values: readonly string[]) {
+  const expected = `expected ${alternatives(values)}, or a list of them`;
+  return v.pipe(
+    v.union([v.string(), v.array(v.string())], expected),
+    v.check((value) => [value].flat().every((item) => values.includes(item.toLowerCase())), expected),
+  );
+}
+
+/** The directions TeleCMI documents (the agent leg of an incoming CHUB call says `outbound`). */
+const DIRECTIONS = ['inbound', 'outbound'] as const;
+
+/** The keys a filter matches on; `not` takes them too. */
+const filterKeys = {
+  kind: v.optional(oneOrManyOf(EventKind.options)),
+  /** Open: TeleCMI adds statuses, and an unknown one passes through to the event. */
   status: v.optional(oneOrMany),
-  direction: v.optional(oneOrMany),
-  leg: v.optional(oneOrMany),
+  direction: v.optional(oneOrManyOf(DIRECTIONS)),
+  leg: v.optional(oneOrManyOf(Leg.wrapped.options)),
   team: v.optional(oneOrMany),
   user: v.optional(oneOrMany),
-  provider: v.optional(oneOrMany),
+  provider: v.optional(oneOrManyOf(Provider.options)),
   /** TeleCMI app id(s): for an installation that receives several apps. */
   appId: v.optional(oneOrManyDigits),
   /** The virtual number (DID) called or calling out; compared by its digits only (`+44 …` works). */
   virtualNumber: v.optional(oneOrManyDigits),
   minAnsweredSec: v.optional(integer(0)),
+};
+
+/**
+ * Which events a destination gets. Every key present must match; a list means "any of"; and an
+ * event that matches every key of `not` is left out (`not: {leg: b}`), which a list cannot say.
+ */
+export const FilterConfig = v.strictObject({
+  ...filterKeys,
+  not: v.optional(
+    v.pipe(
+      v.strictObject(filterKeys),
+      // An empty `not` matches every event: it would leave out everything.
+      v.check((not) => Object.keys(not).length > 0, 'expected at least one key, such as {leg: b}'),
+    ),
+  ),
 });
 
 export const RetryConfig = v.strictObject({

@@ -6,9 +6,19 @@ const MATCHED_FIELDS = ['kind', 'status', 'direction', 'leg', 'team', 'user', 'p
 
 /**
  * Whether a destination wants an event: every key present in the filter must match; a list means
- * "any of"; text matches ignore case. An empty filter takes everything.
+ * "any of"; text matches ignore case; an event that matches every key of `not` is left out. An
+ * empty filter takes everything.
  */
 export function compileFilter(filter: FilterConfig): (event: CallEvent) => boolean {
+  const { not, ...keys } = filter;
+  const matches = compileMatch(keys);
+  if (not === undefined) return matches;
+  const excluded = compileMatch(not);
+  return (event) => matches(event) && !excluded(event);
+}
+
+/** Whether an event matches every key given (no key: every event does). */
+function compileMatch(filter: Omit<FilterConfig, 'not'>): (event: CallEvent) => boolean {
   const checks: ((event: CallEvent) => boolean)[] = [];
   for (const field of MATCHED_FIELDS) {
     const wanted = filter[field];

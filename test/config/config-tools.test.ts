@@ -86,7 +86,7 @@ describe('npm run config:check', () => {
         'circuit breaker: 10 failures in a row hold it 1 min, concurrency 10',
     );
     expect(lines).toContain(
-      '  - missed-calls (slack) → hooks.slack.com/…; filter: cdr, status missed, direction inbound, leg a; ' +
+      '  - missed-calls (slack) → hooks.slack.com/…; filter: cdr, status missed, direction inbound, not (leg b); ' +
         '16 attempts, exponential from 5 s up to 6 h, rate limit 1/1 s, concurrency 1',
     );
     expect(lines).toContain(

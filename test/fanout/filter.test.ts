@@ -4,8 +4,16 @@ import { FilterConfig } from '../../src/config/index.ts';
 import { compileFilter } from '../../src/fanout/filter.ts';
 import { listSamples, sampleEvent } from '../helpers/samples.ts';
 
-const events = listSamples().map((name) => sampleEvent(name));
+const names = listSamples();
+const events = names.map((name) => sampleEvent(name));
 const select = (filter: unknown) => events.filter(compileFilter(v.parse(FilterConfig, filter)));
+/** The samples a filter takes, by file name. */
+const selectNames = (filter: unknown) => {
+  const wants = compileFilter(v.parse(FilterConfig, filter));
+  return names.filter((_, index) => wants(events[index] as (typeof events)[number]));
+};
+const problemsOf = (filter: unknown) =>
+  v.safeParse(FilterConfig, filter).issues?.map((issue) => `${v.getDotPath(issue)}: ${issue.message}`) ?? [];
 
 describe('destination filters', () => {
   it('an empty filter takes everything', () => {
@@ -68,6 +76,42 @@ describe('destination filters', () => {
     expect(result.issues?.[0]?.message).toBe(
       'expected digits; quote a long number ("440000000000") so that YAML keeps every digit',
     );
+  });
+
+  it("not leaves out what matches every key of it: missed incoming calls without the agents' own records", () => {
+    const missedIncoming = { kind: 'cdr', status: 'missed', direction: 'inbound' };
+    // Leg b: one "user missed" CDR per agent who did not pick up, besides the call's own.
+    expect(selectNames(missedIncoming)).toEqual([
+      'chub-cdr-incoming-missed.json',
+      'chub-cdr-incoming-user-missed.json',
+      'piopiy-cdr-inbound-missed-leg-a.json',
+    ]);
+    // CHUB's own CDR of an incoming call has no leg; PIOPIY's says a.
+    expect(selectNames({ ...missedIncoming, not: { leg: 'b' } })).toEqual([
+      'chub-cdr-incoming-missed.json',
+      'piopiy-cdr-inbound-missed-leg-a.json',
+    ]);
+    expect(selectNames({ ...missedIncoming, leg: 'a' })).toEqual(['piopiy-cdr-inbound-missed-leg-a.json']);
+    // Every key of `not` must match for an event to be left out; a list there means any of.
+    expect(selectNames({ ...missedIncoming, not: { leg: 'b', provider: 'piopiy' } })).toEqual(
+      selectNames(missedIncoming),
+    );
+    expect(selectNames({ kind: 'cdr', not: { status: ['missed', 'answered'] } })).toEqual([]);
+  });
+
+  it('refuses values outside the documented ones, which would match nothing, and an empty not', () => {
+    expect(problemsOf({ kind: 'cdrs', leg: ['a', 'c'], direction: 'incoming', provider: 'chubb' })).toEqual([
+      'kind: expected cdr, event or other, or a list of them',
+      'direction: expected inbound or outbound, or a list of them',
+      'leg: expected a or b, or a list of them',
+      'provider: expected chub or piopiy, or a list of them',
+    ]);
+    expect(problemsOf({ not: { kind: 'evnt' } })).toEqual([
+      'not.kind: expected cdr, event or other, or a list of them',
+    ]);
+    expect(problemsOf({ not: {} })).toEqual(['not: expected at least one key, such as {leg: b}']);
+    // Statuses stay open: TeleCMI adds new ones, and they pass through.
+    expect(problemsOf({ status: 'some_new_status', kind: 'CDR', leg: 'B' })).toEqual([]);
   });
 
   it('minAnsweredSec keeps calls answered at least that long', () => {
