@@ -222,7 +222,7 @@ function secretsIn(path: string): string[] {
   let tree: unknown;
   try {
     const raw: unknown = parse(readFileSync(path, 'utf8'));
-    tree = [raw, interpolateTree(raw, process.env)];
+    tree = [raw, interpolateTree(raw, process.env).tree];
   } catch {
     return [];
   }

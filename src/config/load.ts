@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { parseDocument } from 'yaml';
-import { formatPath, interpolateTree, MissingEnvError, type PathSegment } from './interpolate.ts';
+import { formatPath, interpolateTree, type PathSegment } from './interpolate.ts';
 import { ForwarderConfig } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILE = 'config/forwarder.yaml';
@@ -53,23 +53,27 @@ export function parseConfig(
     );
   }
 
-  let tree: unknown;
-  try {
-    tree = interpolateTree(document.toJS() ?? {}, env);
-  } catch (error) {
-    if (error instanceof MissingEnvError)
-      throw new ConfigError(file, [`${formatPath(error.path)}: ${error.message}`]);
-    throw error;
-  }
-
+  const { tree, problems: unfilled } = interpolateTree(document.toJS() ?? {}, env);
+  const problems = unfilled.map((problem) => `${formatPath(problem.path)}: ${problem.message}`);
   const result = v.safeParse(ForwarderConfig, tree);
+  if (!result.success) {
+    // A key whose placeholder could not be filled is reported as such, not also as whatever its
+    // text as written fails to be (a URL, say).
+    const reported = new Set(unfilled.map((problem) => formatPath(problem.path)));
+    for (const issue of result.issues)
+      if (!reported.has(formatPath(pathOf(issue)))) problems.push(describeIssue(issue));
+  }
   // Two checks of one key may say the same thing (a URL that is no URL, nor of the right scheme).
-  if (!result.success) throw new ConfigError(file, [...new Set(result.issues.map(describeIssue))]);
+  if (problems.length > 0 || !result.success) throw new ConfigError(file, [...new Set(problems)]);
   return result.output;
 }
 
+function pathOf(issue: v.BaseIssue<unknown>): PathSegment[] {
+  return (issue.path ?? []).map((item) => item.key as PathSegment);
+}
+
 function describeIssue(issue: v.BaseIssue<unknown>): string {
-  const path: PathSegment[] = (issue.path ?? []).map((item) => item.key as PathSegment);
+  const path = pathOf(issue);
   if (issue.type === 'strict_object' && issue.expected === 'never') {
     return `${formatPath(path)}: unknown key (check its spelling; README lists every key)`;
   }

@@ -51,6 +51,37 @@ describe('configuration', () => {
     ]);
   });
 
+  it('names every missing variable in one go, with the other mistakes of the file', () => {
+    expect(
+      problems(`
+receiver: {port: abc, token: "\${WEBHOOK_TOKEN}"}
+destinations:
+  - name: crm
+    type: http
+    url: \${CRM_URL}
+    headers: {Authorization: "Basic \${CRM_USER}:\${CRM_PASSWORD}"}
+    retyr: {attempts: 3}
+`),
+    ).toEqual([
+      'receiver.token: environment variable WEBHOOK_TOKEN is not set (write ${WEBHOOK_TOKEN:-default} to make it optional)',
+      'destinations[0].url: environment variable CRM_URL is not set (write ${CRM_URL:-default} to make it optional)',
+      'destinations[0].headers.Authorization: environment variable CRM_USER is not set (write ${CRM_USER:-default} to make it optional)',
+      'destinations[0].headers.Authorization: environment variable CRM_PASSWORD is not set (write ${CRM_PASSWORD:-default} to make it optional)',
+      'receiver.port: expected a whole number from 0 to 65535',
+      'destinations[0].retyr: unknown key (check its spelling; README lists every key)',
+    ]);
+  });
+
+  it('refuses a "${" that is not a placeholder instead of sending it as text', () => {
+    const message =
+      'a "${" that is not a placeholder: write ${NAME} or ${NAME:-default} (NAME: letters, digits, "_"), or $${ for a literal ${';
+    expect(problems('receiver:\n  token: ${WEBHOOK_TOKEN\n')).toEqual([`receiver.token: ${message}`]);
+    expect(problems('receiver:\n  path: /hook/${1ST}\n')).toEqual([`receiver.path: ${message}`]);
+    // `$${` is a literal `${`.
+    const config = parseConfig('receiver:\n  token: "abc$${defghijklmnopqrstu"\n', 'f.yaml', {});
+    expect(config.receiver.token).toBe('abc${defghijklmnopqrstu');
+  });
+
   it('names the path of every bad key and what was expected', () => {
     expect(
       problems(`
