@@ -118,6 +118,12 @@ function signedWith(destination: DestinationConfigOf<'http'>): string | undefine
       : undefined;
 }
 
+/** A Slack webhook's path is its secret, whatever the host (a relay, a test server): only the host. */
+function slackWebhook(text: string): string {
+  const url = new URL(text);
+  return url.hostname === 'hooks.slack.com' ? 'hooks.slack.com/…' : `${url.origin}/…`;
+}
+
 function target(destination: DestinationConfig): string {
   switch (destination.type) {
     case 'http': {
@@ -136,7 +142,7 @@ function target(destination: DestinationConfig): string {
       return `${redactUrl(destination.url)} (${extras.join(', ')})`;
     }
     case 'slack':
-      return redactUrl(destination.webhookUrl);
+      return slackWebhook(destination.webhookUrl);
     case 'postgres':
       return `${redactUrl(destination.url)} table ${destination.table}`;
     case 'file':
@@ -230,7 +236,7 @@ function secretsIn(path: string): string[] {
   const walk = (value: unknown, secret: boolean): void => {
     if (typeof value === 'string' || typeof value === 'number') {
       const text = String(value);
-      if (secret && text.length >= 4 && !text.includes('${')) secrets.push(text);
+      if (secret && !text.includes('${')) secrets.push(text);
       try {
         const url = new URL(text);
         if (url.password) secrets.push(url.password, decodeURIComponent(url.password));
@@ -241,6 +247,9 @@ function secretsIn(path: string): string[] {
       for (const item of value) walk(item, secret);
     } else if (value !== null && typeof value === 'object') {
       for (const [key, item] of Object.entries(value)) {
+        // A Slack webhook's path is its secret, whatever the host.
+        if (key === 'webhookUrl' && typeof item === 'string' && URL.canParse(item))
+          secrets.push(new URL(item).pathname);
         walk(
           item,
           secret || (/token|secret|password|passwd|key|auth|headers/i.test(key) && !NOT_SECRET.has(key)),
@@ -249,7 +258,9 @@ function secretsIn(path: string): string[] {
     }
   };
   walk(tree, false);
-  return [...new Set(secrets)].sort((a, b) => b.length - a.length);
+  // Blanking a value of a few characters (`?x=1`) would blank it everywhere in the output, and
+  // such a value guards nothing.
+  return [...new Set(secrets)].filter((secret) => secret.length >= 4).sort((a, b) => b.length - a.length);
 }
 
 function redact(text: string, secrets: string[]): string {

@@ -171,6 +171,7 @@ destinations:
     headers: {Authorization: "Bearer HEADERTOKEN1", X-Api-Key: APIKEY1}
     signingSecret: whsec_U0lHTklOR1NFQ1JFVDE=
   - {name: chat, type: slack, webhookUrl: "https://hooks.slack.com/services/T1/B1/SLACKSECRET1"}
+  - {name: relay, type: slack, webhookUrl: "http://127.0.0.1:3902/services/T2/B2/RELAYSECRET1"}
   - {name: dw, type: postgres, url: "postgresql://u:PG%40PASSWORD1@db:5432/x?password=PGQUERY1"}
 `,
     );
@@ -178,8 +179,14 @@ destinations:
     expect(code).toBe(0);
     expect(stdout).toContain('token set: yes');
     expect(stdout).toContain('redis: redis://:***@redis.example.com:6379');
-    expect(stdout).toContain('  - crm (http) → https://user:***@crm.example.com/api/hooks/…?token=…&x=…');
+    // A short value (`x=1`) is not blanked: it would be blanked everywhere in the output.
+    expect(stdout).toContain(
+      '  - crm (http) → https://user:***@crm.example.com/api/hooks/…?token=…&x=… (POST, headers Authorization, X-Api-Key, signed); ' +
+        'filter: everything; 16 attempts, exponential from 5 s up to 6 h, concurrency 10',
+    );
     expect(stdout).toContain('  - chat (slack) → hooks.slack.com/…;');
+    // Any Slack webhook's path is its secret, wherever it is (a relay, a test server).
+    expect(stdout).toContain('  - relay (slack) → http://127.0.0.1:3902/…;');
     for (const secret of [
       'REDISPASSWORD1',
       'TOKENTOKENTOKEN',
@@ -191,6 +198,7 @@ destinations:
       'APIKEY1',
       'U0lHTklOR1NFQ1JFVDE',
       'SLACKSECRET1',
+      'RELAYSECRET1',
       'PASSWORD1',
       'PGQUERY1',
     ]) {
