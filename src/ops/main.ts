@@ -1,5 +1,6 @@
 import { ConfigError, type ForwarderConfig, loadConfig } from '../config/index.ts';
 import { assertRedisReachable, RedisUnreachableError, redisDurabilityWarnings } from '../queue/redis.ts';
+import { StartupError } from './listen.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 /** A mistake in how the process was started (flags): printed as one line, exit code 2. */
@@ -36,10 +37,11 @@ export async function runMain(
     if (
       error instanceof ConfigError ||
       error instanceof RedisUnreachableError ||
-      error instanceof UsageError
+      error instanceof UsageError ||
+      error instanceof StartupError
     ) {
       process.stderr.write(`cdr-forwarder: ${error.message}\n`);
-      process.exit(error instanceof RedisUnreachableError ? 1 : 2);
+      process.exit(error instanceof ConfigError || error instanceof UsageError ? 2 : 1);
     }
     logger.fatal({ err: error }, 'start-up failed');
     exitAfterFlush(logger, 1);

@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { queueHoldMs } from '../queue/hold.ts';
 import { INGEST_QUEUE } from '../queue/names.ts';
+import { listenError } from './listen.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -295,11 +296,12 @@ export async function startMetricsServer(
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(
-        error.code === 'EADDRINUSE'
-          ? new Error(
-              `metrics port ${port} is in use: set workers.metricsPort (or METRICS_PORT) to a free port, or 0 to turn it off`,
-            )
-          : error,
+        listenError(
+          error,
+          port,
+          host,
+          'set workers.metricsPort (or METRICS_PORT) to a free port for the metrics, or 0 to turn them off',
+        ),
       );
     });
     server.listen(port, host, () => resolve());

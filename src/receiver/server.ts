@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig } from '../config/index.ts';
+import { listenError } from '../ops/listen.ts';
 import type { Logger } from '../ops/logger.ts';
 import { watchQueues, watchSpoolDepth } from '../ops/metrics.ts';
 import { DurableIngest } from '../queue/durable-ingest.ts';
@@ -116,7 +117,16 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
       },
       () => resolve(s),
     );
-    s.once('error', reject);
+    s.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        listenError(
+          error,
+          config.receiver.port,
+          config.receiver.host,
+          'set PORT or receiver.port to a free port',
+        ),
+      ),
+    );
   });
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, host: config.receiver.host, path: config.receiver.path }, 'receiver listening');

@@ -1,5 +1,6 @@
 import { mkdtempSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
@@ -48,6 +49,26 @@ describe('the receiver process', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`redis://127.0.0.1:${port}`);
     expect(lines[0]).toContain('docker compose up -d redis');
+  });
+
+  it('refuses to start on a port in use: one line naming the port and the setting, exit code 1', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const prefix = uniquePrefix('port');
+      const config = writeTempConfig(
+        `redis: {url: "${REDIS_URL}", prefix: ${prefix}}\nreceiver: {port: ${port}, host: 127.0.0.1}\n`,
+      );
+      const run = spawnEntry('workers/receiver.ts', { FORWARDER_CONFIG: config, LOG_LEVEL: 'warn' });
+      expect(await run.exited).toBe(1);
+      expect(run.output().trim()).toBe(
+        `cdr-forwarder: port ${port} (127.0.0.1) is in use, by another program or another cdr-forwarder: set PORT or receiver.port to a free port`,
+      );
+      await deletePrefix(REDIS_URL, prefix);
+    } finally {
+      taken.close();
+    }
   });
 
   it('refuses to start with a broken config: file, key path and expectation, no stack trace, exit code 2', async () => {
