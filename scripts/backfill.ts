@@ -4,7 +4,7 @@
  * added later, a filter widened), and prints how many.
  */
 import { backfill } from '../src/fanout/backfill.ts';
-import { configOrFail, connectOrFail, destinationOrFail, flagsOrFail, timeOrFail } from './cli.ts';
+import { configOrFail, connectOrFail, counted, destinationOrFail, flagsOrFail, timeOrFail } from './cli.ts';
 
 const TOOL = 'backfill';
 
@@ -30,7 +30,7 @@ const dryRun = args['dry-run'];
 const result = await backfill(config, connection, destination, criteria, { dryRun });
 console.log(
   dryRun
-    ? `dry run: ${result.wanted} kept events that ${destination} wants, ${result.missing} of them without a delivery to it; nothing added`
-    : `added ${result.added} deliveries to ${destination}; ${result.wanted - result.added} events it wants already had one`,
+    ? `dry run: ${counted(result.wanted, 'kept event', 'kept events')} that ${destination} wants, ${result.missing} of them without a delivery to it; nothing added`
+    : `added ${counted(result.added, 'delivery', 'deliveries')} to ${destination}; ${counted(result.wanted - result.added, 'event', 'events')} it wants already had one`,
 );
 connection.disconnect();

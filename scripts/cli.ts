@@ -63,3 +63,8 @@ export function timeOrFail(tool: string, flag: string, text: string | undefined)
     fail(tool, `${flag}: expected an ISO 8601 time such as 2026-11-24T08:00:00Z; got "${text}"`);
   return value;
 }
+
+/** "1 delivery", "10 deliveries". */
+export function counted(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
+}

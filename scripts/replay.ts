@@ -10,6 +10,7 @@ import type { CallEvent } from '../src/telecmi/index.ts';
 import {
   configOrFail,
   connectOrFail,
+  counted,
   destinationOrFail,
   fail as failWith,
   flagsOrFail,
@@ -64,8 +65,8 @@ const result = await replayDeliveries({ queue, destination, redis: connection },
 });
 console.log(
   args['dry-run']
-    ? `dry run: ${result.matched} ${state} deliveries of ${destination} match; nothing re-queued`
-    : `re-queued ${result.requeued} ${state} deliveries of ${destination}`,
+    ? `dry run: ${counted(result.matched, `${state} delivery`, `${state} deliveries`)} of ${destination} ${result.matched === 1 ? 'matches' : 'match'}; nothing re-queued`
+    : `re-queued ${counted(result.requeued, `${state} delivery`, `${state} deliveries`)} of ${destination}`,
 );
 await queue.close();
 connection.disconnect();

@@ -129,6 +129,10 @@ console.log(
     `  by kind:     ${list(summary.byKind)}`,
     `  by method:   ${list(summary.byMethod)}`,
     `  answers:     ${list(summary.statuses)}`,
+    ...Object.entries(summary.refusals).map(
+      ([status, said]) =>
+        `  ${`${status} said:`.padEnd(13)}${said}${status === '401' && !options.token ? ' (give the token with --token)' : ''}`,
+    ),
     `  duplicate:   ${summary.duplicates} answered "duplicate": true; ` +
       `resends not recognised: ${summary.resendsNotRecognised}` +
       (summary.originalsAnsweredDuplicate > 0

@@ -64,12 +64,17 @@ export async function assertRedisReachable(url: string, timeoutMs = 3_000): Prom
     connectTimeout: timeoutMs,
     retryStrategy: () => null,
   });
-  probe.on('error', () => {});
+  // The socket's own error (ECONNREFUSED, ENOTFOUND) says why; connect() rejects with only
+  // "Connection is closed."
+  let cause: NodeJS.ErrnoException | undefined;
+  probe.on('error', (error: NodeJS.ErrnoException) => {
+    cause ??= error;
+  });
   try {
     await probe.connect();
     await probe.ping();
   } catch (error) {
-    const err = error as NodeJS.ErrnoException;
+    const err = cause ?? (error as NodeJS.ErrnoException);
     throw new RedisUnreachableError(url, err.code ?? err.message);
   } finally {
     probe.disconnect();

@@ -56,6 +56,8 @@ export interface Summary {
   resends: number;
   /** Answers by HTTP status ("200": 1234). */
   statuses: Record<string, number>;
+  /** What the receiver said with the first answer of each status outside 2xx ("401": "unauthorized: …"). */
+  refusals: Record<string, string>;
   /** Answers `"duplicate": true`. */
   duplicates: number;
   /** Resends answered 2xx without `"duplicate": true` (should be 0). */
@@ -69,6 +71,15 @@ export interface Summary {
   elapsedMs: number;
   /** Every request answered 2xx. */
   ok: boolean;
+}
+
+/** The receiver's `{"error": "…"}`, or the start of whatever else answered. */
+function refusalOf(text: string): string {
+  try {
+    const { error } = JSON.parse(text) as { error?: unknown };
+    if (typeof error === 'string') return error;
+  } catch {}
+  return text.slice(0, 200).trim() || '(no body)';
 }
 
 /** Reads the documented payloads a call is built from; names the missing file when one is. */
@@ -131,6 +142,7 @@ export async function simulate(options: SimulateOptions): Promise<Summary> {
     byMethod: { GET: 0, POST: 0 },
     resends: 0,
     statuses: {},
+    refusals: {},
     duplicates: 0,
     resendsNotRecognised: 0,
     originalsAnsweredDuplicate: 0,
@@ -168,7 +180,10 @@ export async function simulate(options: SimulateOptions): Promise<Summary> {
       const text = await response.body.text();
       const status = String(response.statusCode);
       summary.statuses[status] = (summary.statuses[status] ?? 0) + 1;
-      if (response.statusCode < 200 || response.statusCode > 299) return;
+      if (response.statusCode < 200 || response.statusCode > 299) {
+        summary.refusals[status] ??= refusalOf(text);
+        return;
+      }
       const duplicate = parseDuplicate(text);
       if (duplicate) summary.duplicates++;
       if (notification.resend && !duplicate) summary.resendsNotRecognised++;

@@ -121,7 +121,7 @@ destinations:
       await old.add('cdr', lost, { jobId: `${lost.id}.oldcrm` });
       const result = await backfill('--destination', 'archive');
       expect(result.output).toBe(
-        `added 1 deliveries to archive; ${cdrIds.size} events it wants already had one`,
+        `added 1 delivery to archive; ${cdrIds.size} events it wants already had one`,
       );
       await waitFor(
         () => archive.requests.some((request) => request.headers['webhook-id'] === lost.id),

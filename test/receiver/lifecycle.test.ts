@@ -47,7 +47,7 @@ describe('the receiver process', () => {
     expect(await run.exited).toBe(1);
     const lines = run.output().trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(`redis://127.0.0.1:${port}`);
+    expect(lines[0]).toContain(`redis://127.0.0.1:${port} (ECONNREFUSED)`);
     expect(lines[0]).toContain('docker compose up -d redis');
   });
 

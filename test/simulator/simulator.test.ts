@@ -139,6 +139,9 @@ describe('simulate against the real receiver', () => {
       expect(accepted.statuses).toEqual({ 200: accepted.sent });
       const refused = await simulate({ url, rate: 200, calls: 2, seed: 4 });
       expect(refused.statuses).toEqual({ 401: refused.sent });
+      expect(refused.refusals).toEqual({
+        401: 'unauthorized: send the webhook token as ?token=, as the last path segment or as a Bearer token',
+      });
       expect(refused.ok).toBe(false);
     } finally {
       await guarded.dispose();
