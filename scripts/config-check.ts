@@ -16,7 +16,7 @@ import {
   loadConfig,
   type RetryConfig,
 } from '../src/config/index.ts';
-import { interpolateTree } from '../src/config/interpolate.ts';
+import { formatPath, interpolateTree, type PathSegment } from '../src/config/interpolate.ts';
 import { destinationTypeOf } from '../src/destinations/registry.ts';
 
 const file = process.argv[2] ?? configFileFromEnv();
@@ -202,6 +202,29 @@ function warnings(config: ForwarderConfig): string[] {
       );
     }
   }
+  out.push(...unbracedVariables(config));
+  return out;
+}
+
+/**
+ * `Bearer $CRM_API_KEY`: meant as a variable, sent as text. The value is not quoted: the "$" may
+ * belong to a secret.
+ */
+function unbracedVariables(config: ForwarderConfig): string[] {
+  const out: string[] = [];
+  const walk = (value: unknown, path: PathSegment[]): void => {
+    if (typeof value === 'string') {
+      if (/\$[A-Za-z_][A-Za-z0-9_]*/.test(value))
+        out.push(
+          `${formatPath(path)}: a "$" followed by a name is sent as it is: an environment variable is written \${NAME} (ignore this if the "$" belongs to the value)`,
+        );
+    } else if (value !== null && typeof value === 'object') {
+      // A list's entries are its indexes: `destinations[3]`.
+      for (const [key, item] of Object.entries(value))
+        walk(item, [...path, Array.isArray(value) ? Number(key) : key]);
+    }
+  };
+  walk(config, []);
   return out;
 }
 

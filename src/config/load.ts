@@ -75,13 +75,22 @@ function pathOf(issue: v.BaseIssue<unknown>): PathSegment[] {
 function describeIssue(issue: v.BaseIssue<unknown>): string {
   const path = pathOf(issue);
   if (issue.type === 'strict_object' && issue.expected === 'never') {
+    // A list where a mapping belongs passes as an object whose keys are 0, 1…
+    if (Array.isArray(issue.path?.at(-1)?.input)) return expectedMapping(path.slice(0, -1), 'list');
     return `${formatPath(path)}: unknown key (check its spelling; README lists every key)`;
   }
   if (issue.received === 'undefined' && issue.type === 'strict_object') return `${formatPath(path)}: missing`;
+  // `rateLimit: 20`: valibot would say "Expected Object"; say what the file should hold instead.
+  if (issue.kind === 'schema' && (issue.type === 'strict_object' || issue.type === 'object'))
+    return expectedMapping(path, describeType(issue.input));
   // valibot's own messages quote the value they got, which may be a secret: name its type instead.
   const message = issue.message.replace(/ but received .*$/, ` but received a ${describeType(issue.input)}`);
   if (issue.received === 'undefined') return `${formatPath(path)}: missing; ${message}`;
   return `${formatPath(path)}: ${message}`;
+}
+
+function expectedMapping(path: PathSegment[], received: string): string {
+  return `${formatPath(path)}: expected a mapping of its keys ({key: value, …}; README lists them) but received a ${received}`;
 }
 
 function describeType(value: unknown): string {

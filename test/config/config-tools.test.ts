@@ -139,18 +139,20 @@ describe('npm run config:check', () => {
   - {name: public, type: http, url: "http://crm.example.com/hook"}
   - {name: internal, type: http, url: "http://crm:8080/hook"}
   - {name: private, type: http, url: "http://10.0.0.5/hook", retry: {attempts: 1}}
-  - {name: secure, type: http, url: "https://crm.example.com/hook"}
+  - {name: secure, type: http, url: "https://crm.example.com/hook", headers: {Authorization: "Bearer $CRM_API_KEY"}}
 `,
     );
     const { code, stdout } = configCheck(file);
     expect(code).toBe(0);
-    expect(stdout.split('\n').slice(stdout.split('\n').indexOf('warnings: 3'))).toEqual([
-      'warnings: 3',
+    expect(stdout.split('\n').slice(stdout.split('\n').indexOf('warnings: 4'))).toEqual([
+      'warnings: 4',
       '  ! receiver: no token and no allowIps: anyone who finds the URL can send call records; set receiver.token (README: Authentication)',
       '  ! public: sends call records, phone numbers included, over plain http:// across the network; use https://',
       '  ! private: retry.attempts is 1: a delivery that fails once is dead at once (npm run replay sends it again)',
+      '  ! destinations[3].headers.Authorization: a "$" followed by a name is sent as it is: an environment variable is written ${NAME} (ignore this if the "$" belongs to the value)',
       '',
     ]);
+    expect(stdout).not.toContain('CRM_API_KEY');
     const quiet = writeConfig(
       'quiet.yaml',
       'receiver: {token: a-token-of-16-chars-or-more}\ndestinations:\n  - {name: a, type: file, path: /tmp/a}\n',

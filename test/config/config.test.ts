@@ -220,6 +220,17 @@ destinations:
     ]);
   });
 
+  it('says a mapping is expected where a value is given instead of keys', () => {
+    expect(
+      problems(
+        'destinations:\n  - {name: crm, type: http, url: "http://crm.example/hook", rateLimit: 20, retry: [3]}\n',
+      ),
+    ).toEqual([
+      'destinations[0].retry: expected a mapping of its keys ({key: value, …}; README lists them) but received a list',
+      'destinations[0].rateLimit: expected a mapping of its keys ({key: value, …}; README lists them) but received a number',
+    ]);
+  });
+
   it('reports duplicate destination names', () => {
     expect(
       problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),
