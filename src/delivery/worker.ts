@@ -14,6 +14,7 @@ import { HOLD_ONLY_LIMITER, holdQueue } from '../queue/hold.ts';
 import { destinationQueueName } from '../queue/names.ts';
 import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
+import { maskNumbersInError } from '../telecmi/mask.ts';
 import { BACKOFF_TYPE, retryDelayMs } from './retry.ts';
 
 export interface RunningDelivery {
@@ -119,6 +120,9 @@ export function startDeliveryWorker(
         // Kept on the delivered job, for `npm run trace` (an HTTP destination's answer).
         return receipt?.status === undefined ? undefined : { status: receipt.status };
       } catch (error) {
+        // The error is kept on the job (trace, the dashboard): numbers an answer quoted are masked
+        // there as in the logs.
+        if (!config.logging.showNumbers && error instanceof Error) maskNumbersInError(error);
         const permanent = error instanceof DeliveryError && !error.retryable;
         const lastAttempt = permanent || attempt >= (job.opts.attempts ?? 1);
         const outcome: DeliveryOutcome = permanent ? 'failed_permanently' : lastAttempt ? 'dead' : 'retrying';

@@ -20,3 +20,12 @@ const NUMBER_IN_TEXT = /(?<![\w+])\+?\d{7,}(?!\w)/g;
 export function maskNumbersInText(text: string): string {
   return text.replace(NUMBER_IN_TEXT, (match) => maskNumber(match));
 }
+
+/**
+ * Masks the phone numbers an error quotes, in place (message and stack), so that wherever it is
+ * kept (a failed job's reason, read by trace and the dashboard) it shows no more than the logs.
+ */
+export function maskNumbersInError(error: Error): void {
+  error.message = maskNumbersInText(error.message);
+  if (error.stack) error.stack = maskNumbersInText(error.stack);
+}

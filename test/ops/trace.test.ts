@@ -21,7 +21,11 @@ describe('tracing one event through the forwarder', () => {
     [ok, flaky, broken] = await Promise.all([Sink.start(), Sink.start(), Sink.start()]);
     // Retry-After sets the back-off (full jitter alone would make it random).
     flaky.respond = () => ({ status: 503, headers: { 'retry-after': '600' }, body: 'maintenance' });
-    broken.respond = () => ({ status: 404, body: 'no such hook' });
+    // An endpoint that quotes what it refused: the caller's number reaches the job's error.
+    broken.respond = (request) => ({
+      status: 404,
+      body: `no such hook (from ${(JSON.parse(request.body) as { from: string }).from})`,
+    });
     const yaml = `destinations:
   - {name: crm, type: http, url: "${ok.url}"}
   - {name: flaky, type: http, url: "${flaky.url}", retry: {attempts: 5, delayMs: 1000}}
@@ -72,7 +76,8 @@ describe('tracing one event through the forwarder', () => {
     expect(byName.broken).toMatchObject({
       state: 'dead',
       attemptsMade: 1,
-      lastError: 'HTTP 404: no such hook',
+      // Masked where it is kept (the dashboard and trace read it), as in the logs.
+      lastError: 'HTTP 404: no such hook (from ••••0002)',
       finishedAt: expect.any(String),
     });
     expect(byName['live-only']).toEqual({ destination: 'live-only', state: 'not wanted' });
@@ -92,7 +97,7 @@ describe('tracing one event through the forwarder', () => {
         /^ {2}flaky +retrying +1 of 5 attempts failed; the next one waits 10 min: HTTP 503: maintenance$/,
       ),
       expect.stringMatching(
-        /^ {2}broken +dead +after 1 attempt, at \S+Z: HTTP 404: no such hook \(npm run replay -- --destination broken\)$/,
+        /^ {2}broken +dead +after 1 attempt, at \S+Z: HTTP 404: no such hook \(from ••••0002\) \(npm run replay -- --destination broken\)$/,
       ),
       expect.stringMatching(/^ {2}live-only +not wanted +its filter does not take this event$/),
     ]);
