@@ -231,6 +231,19 @@ destinations:
     ]);
   });
 
+  it('refuses header names and values that HTTP cannot carry', () => {
+    expect(
+      problems(
+        'destinations:\n  - {name: crm, type: http, url: "http://crm.example/hook", headers: {"X Api Key": a, X-Key: "${KEY}", X-Name: "Dvořák"}}\n',
+        { KEY: 'secret-from-a-file\n' },
+      ),
+    ).toEqual([
+      'destinations[0].headers.X Api Key: expected a header name: letters, digits and -, such as X-Api-Key',
+      'destinations[0].headers.X-Key: a header value cannot hold a line break or another control character (an environment variable with its trailing newline?)',
+      "destinations[0].headers.X-Name: a header value cannot hold characters beyond Latin-1 (a field's {{placeholder}} is percent-encoded instead)",
+    ]);
+  });
+
   it('reports duplicate destination names', () => {
     expect(
       problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),

@@ -236,6 +236,27 @@ describe('http destination: the request', () => {
     expect(second?.headers['x-injected']).toBeUndefined();
   });
 
+  it('leaves out a header whose fields are all empty, instead of sending it empty', async () => {
+    const destination = open({
+      headers: { 'Idempotency-Key': '{{requestId}}', 'X-Agent': 'agent {{user}}' },
+    });
+    await destination.deliver({ ...event, user: null }, context);
+    const [request] = server.received;
+    // CHUB's incoming calls have no request_id: no key at all rather than the same empty one for all.
+    expect(request?.headers).not.toHaveProperty('idempotency-key');
+    // Literal text around the field: sent (trimmed, as HTTP does anyway).
+    expect(request?.headers['x-agent']).toBe('agent');
+  });
+
+  it('percent-encodes (UTF-8) what a header cannot carry as it is: any character beyond ASCII, and "%"', async () => {
+    const destination = open({ headers: { 'X-Caller-Name': '{{custom.name}}' } });
+    const name = 'José राम 100%';
+    await destination.deliver({ ...event, custom: { name } }, context);
+    const header = server.received[0]?.headers['x-caller-name'];
+    expect(header).toBe('Jos%C3%A9 %E0%A4%B0%E0%A4%BE%E0%A4%AE 100%25');
+    expect(decodeURIComponent(header as string)).toBe(name);
+  });
+
   it('sends the configured headers and method', async () => {
     const destination = open({
       method: 'PUT',

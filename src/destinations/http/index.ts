@@ -73,7 +73,11 @@ class HttpDestination implements Destination {
         .map((signer) => signer.sign(event.id, now, body))
         .join(' ');
     }
-    for (const [name, render] of this.#eventHeaders) headers[name] = render(event);
+    for (const [name, render] of this.#eventHeaders) {
+      // Empty (`{{requestId}}` of a call without one): left out, not sent empty.
+      const value = render(event).trim();
+      if (value !== '') headers[name] = value;
+    }
     if (authorization) headers.authorization = authorization.header;
     const started = performance.now();
     const status = await this.#endpoint
@@ -114,10 +118,18 @@ class HttpDestination implements Destination {
   }
 }
 
-/** A field's text as a header value: control characters (a CR LF would end the header) become spaces. */
+/**
+ * A field's text as a header value. Control characters (a CR LF would end the header) become
+ * spaces. A header carries bytes, not text: any other character beyond ASCII is percent-encoded as
+ * UTF-8 (`José` is `Jos%C3%A9`), and so is `%`, so that `decodeURIComponent` gives the field back.
+ */
 function headerText(value: unknown): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: exactly what must not reach a header
-  return asText(value).replace(/[\u0000-\u001f\u007f]/g, ' ');
+  return (
+    asText(value)
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: exactly what must not reach a header
+      .replace(/[\u0000-\u001f\u007f]/g, ' ')
+      .replace(/[^\u0020-\u007e]|%/gu, (character) => encodeURIComponent(character))
+  );
 }
 
 export const httpDestination: DestinationType<HttpConfig> = {

@@ -18,6 +18,10 @@ const SigningSecret = v.pipe(
  * `tokenUrl` with the client credentials grant, or the refresh token grant when `refreshToken` is
  * set (Zoho CRM's self client), and cached until shortly before it expires.
  */
+/** What no header value can carry: control characters other than tab. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: exactly what a header cannot carry
+const HEADER_CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
 export const OAuth2Options = v.strictObject({
   tokenUrl: urlWithScheme(['http', 'https']),
   clientId: nonEmptyText,
@@ -72,7 +76,30 @@ export const HttpOptions = v.object({
    * Extra request headers; values may use `${ENV}` (and are then never logged), and `{{field}}`,
    * filled from each event (`Idempotency-Key: "{{id}}"`).
    */
-  headers: v.optional(v.record(v.string(), v.string('expected a string header value')), {}),
+  headers: v.optional(
+    v.record(
+      v.pipe(
+        v.string(),
+        v.regex(
+          /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+          'expected a header name: letters, digits and -, such as X-Api-Key',
+        ),
+      ),
+      v.pipe(
+        v.string('expected a string header value'),
+        // A value from a file often ends in a newline (`API_KEY=$(cat key.txt)`).
+        v.check(
+          (text) => !HEADER_CONTROL_CHARACTER.test(text),
+          'a header value cannot hold a line break or another control character (an environment variable with its trailing newline?)',
+        ),
+        v.check(
+          (text) => [...text].every((character) => character.charCodeAt(0) <= 0xff),
+          "a header value cannot hold characters beyond Latin-1 (a field's {{placeholder}} is percent-encoded instead)",
+        ),
+      ),
+    ),
+    {},
+  ),
   timeoutMs: v.optional(integer(100, 300_000), 10_000),
   /** Send through this HTTP proxy (CONNECT); empty: straight. */
   proxy: v.optional(proxyUrl),
