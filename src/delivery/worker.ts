@@ -138,7 +138,9 @@ export function startDeliveryWorker(
         if (waitMs > 0)
           await hold(
             Math.min(waitMs, destinationConfig.retry.maxDelayMs),
-            'destination asked to wait (Retry-After): no deliveries to it until then',
+            status === undefined
+              ? 'destination held after this failure: no deliveries to it until then'
+              : 'destination asked to wait (Retry-After): no deliveries to it until then',
             { status },
           );
         else if (breaker && circuitOpen())

@@ -7,7 +7,9 @@ import { OAuth2Token } from '../../src/destinations/http/oauth2.ts';
 import { OAuth2Options } from '../../src/destinations/http/options.ts';
 import type { DeliveryContext, Destination } from '../../src/destinations/types.ts';
 import { failure } from '../helpers/delivery.ts';
-import { sampleEvent } from '../helpers/samples.ts';
+import { startPipeline } from '../helpers/pipeline.ts';
+import { waitFor } from '../helpers/redis-server.ts';
+import { loadSample, sampleEvent } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
 
 const CLIENT_SECRET = 'client-secret-0f9e8d7c6b5a';
@@ -166,6 +168,8 @@ describe('http destination with oauth2', () => {
     const destination = open({ refreshToken: REFRESH_TOKEN });
     const error = await failure(destination.deliver(event, context));
     expect(error.retryable).toBe(true);
+    // The destination is held while the token endpoint is not asked again.
+    expect(error.retryAfterMs).toBe(5_000);
     expect(error.message).toMatch(
       new RegExp(
         `^OAuth token request to ${tokens.url.replace(/\//g, '\\/')} failed: HTTP 400: \\{"error":"invalid_client"`,
@@ -177,6 +181,8 @@ describe('http destination with oauth2', () => {
     // The deliveries that follow at once get the same error without asking again.
     const again = await failure(destination.deliver(event, context));
     expect(again.message).toBe(error.message);
+    expect(again.retryAfterMs).toBeGreaterThan(0);
+    expect(again.retryAfterMs).toBeLessThanOrEqual(5_000);
     expect(tokens.requests).toHaveLength(1);
     expect(crm.requests).toHaveLength(0);
   });
@@ -198,5 +204,38 @@ describe('http destination with oauth2', () => {
     const error = await failure(open({ tokenUrl: url }).deliver(event, context));
     expect(error.retryable).toBe(true);
     expect(error.message).toBe(`OAuth token request to ${url} failed: connection refused (ECONNREFUSED)`);
+  });
+});
+
+describe('a token endpoint that refuses, through the workers', () => {
+  it('holds the destination: the deliveries wait without spending their attempts, then all go', async () => {
+    tokens.respond = () => ({ status: 400, body: '{"error":"invalid_client"}' });
+    const p = await startPipeline(`destinations:
+  - name: crm
+    type: http
+    url: "${crm.url}"
+    oauth2: {tokenUrl: "${tokens.url}", clientId: cdr-forwarder, clientSecret: ${CLIENT_SECRET}}
+    retry: {attempts: 3, delayMs: 100, maxDelayMs: 60000}
+`);
+    try {
+      const ids: string[] = [];
+      for (const cmiuuid of ['oauth-held-1', 'oauth-held-2', 'oauth-held-3', 'oauth-held-4']) {
+        ids.push((await p.post({ ...loadSample('chub-cdr-incoming-answered.json'), cmiuuid })).body.id);
+      }
+      const jobs = () => Promise.all(ids.map((id) => p.queue('crm').getJob(`${id}.crm`)));
+      await waitFor(async () => (await jobs()).some((job) => (job?.attemptsMade ?? 0) > 0), 10_000);
+      // With 3 attempts 100 ms apart, they would all be dead within a second but for the hold.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const attempts = (await jobs()).map((job) => job?.attemptsMade ?? 0);
+      expect(attempts.reduce((sum, made) => sum + made, 0)).toBe(1);
+      expect(tokens.requests).toHaveLength(1);
+      // The credentials fixed: every delivery goes once the hold ends.
+      tokens.respond = () => grant();
+      await waitFor(() => crm.requests.length === ids.length, 15_000);
+      const states = await Promise.all((await jobs()).map((job) => job?.getState()));
+      expect(states).toEqual(ids.map(() => 'completed'));
+    } finally {
+      await p.stop();
+    }
   });
 });

@@ -23,8 +23,9 @@ export interface Authorization {
 /**
  * The access token of one destination, per process: fetched on first use, shared by the deliveries
  * in flight (one token request at a time), renewed shortly before it expires or once the endpoint
- * refuses it. A failed token request is a retryable delivery failure: the deliveries wait in their
- * retries (nothing goes dead) while the credentials or the token endpoint are fixed.
+ * refuses it. A failed token request is a retryable delivery failure that holds the destination
+ * for {@link FAILURE_HOLD_MS}, as a Retry-After would: one attempt is spent per hold, not one per
+ * delivery, while the credentials or the token endpoint are fixed.
  */
 export class OAuth2Token {
   readonly #options: OAuth2Options;
@@ -66,7 +67,10 @@ export class OAuth2Token {
     const now = this.#now();
     if (this.#current && now < this.#current.renewAt) return this.#headerFor(this.#current.token);
     if (this.#failure && now < this.#failure.until) {
-      throw new DeliveryError(this.#failure.message, { retryable: true });
+      throw new DeliveryError(this.#failure.message, {
+        retryable: true,
+        retryAfterMs: this.#failure.until - now,
+      });
     }
     this.#pending ??= this.#fetch().finally(() => {
       this.#pending = undefined;
@@ -127,15 +131,14 @@ export class OAuth2Token {
       this.#failure = undefined;
       return this.#headerFor(token);
     } catch (error) {
-      const failure =
+      const message =
         error instanceof DeliveryError && error.message.startsWith(where)
-          ? error
-          : new DeliveryError(`${where} failed: ${(error as Error).message}`, {
-              retryable: true,
-              cause: error,
-            });
-      this.#failure = { message: failure.message, until: this.#now() + FAILURE_HOLD_MS };
-      throw failure;
+          ? error.message
+          : `${where} failed: ${(error as Error).message}`;
+      this.#failure = { message, until: this.#now() + FAILURE_HOLD_MS };
+      // Held like a Retry-After: the destination's other deliveries (in every process) wait for the
+      // hold without spending an attempt, instead of each failing on the same error.
+      throw new DeliveryError(message, { retryable: true, retryAfterMs: FAILURE_HOLD_MS, cause: error });
     }
   }
 
