@@ -426,6 +426,17 @@ describe('classifyResponse and friends', () => {
     expect(classifyResponse(204, {}, '')).toBeUndefined();
   });
 
+  it('names where a redirect points, since requests are not followed (without its query)', () => {
+    const error = classifyResponse(301, { location: 'https://crm.example/hooks/telecmi?session=abc' }, '');
+    expect(error).toMatchObject({ retryable: false, status: 301 });
+    expect(error?.message).toBe(
+      'HTTP 301 (redirects to https://crm.example/hooks/telecmi; redirects are not followed: set the url to where it points): (empty body)',
+    );
+    expect(classifyResponse(308, { location: '/v2/hook' }, 'moved')?.message).toBe(
+      'HTTP 308 (redirects to /v2/hook; redirects are not followed: set the url to where it points): moved',
+    );
+  });
+
   it('names an empty body', () => {
     expect(classifyResponse(502, {}, '  ')?.message).toBe('HTTP 502: (empty body)');
   });

@@ -16,7 +16,8 @@ const KEEP_BODY_BYTES = 4 * MAX_EXCERPT_BYTES;
 /**
  * What an HTTP response means for the delivery: `undefined` for 2xx; a retryable `DeliveryError`
  * for 408, 425, 429 and 5xx (with `retryAfterMs` from `Retry-After` on 429 and 503); a permanent
- * one for anything else (3xx, 4xx). The message is always `HTTP <status>: <body excerpt>`.
+ * one for anything else (3xx, 4xx). The message is `HTTP <status>: <body excerpt>`, with where a
+ * redirect points.
  */
 export function classifyResponse(
   status: number,
@@ -28,7 +29,13 @@ export function classifyResponse(
   const retryable = status === 408 || status === 425 || status === 429 || status >= 500;
   const retryAfterMs =
     status === 429 || status === 503 ? parseRetryAfter(firstHeader(headers['retry-after']), now) : undefined;
-  return new DeliveryError(`HTTP ${status}: ${bodyExcerpt(bodyText)}`, {
+  // An http:// URL answered with a redirect to https://, or a missing trailing slash: say where to.
+  const location =
+    status >= 300 && status < 400 ? firstHeader(headers.location)?.split(/[?#]/)[0] : undefined;
+  const redirect = location
+    ? ` (redirects to ${location}; redirects are not followed: set the url to where it points)`
+    : '';
+  return new DeliveryError(`HTTP ${status}${redirect}: ${bodyExcerpt(bodyText)}`, {
     retryable,
     status,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
