@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import * as v from 'valibot';
-import { DestinationConfig, RetentionConfig } from '../src/config/index.ts';
+import { RetentionConfig } from '../src/config/index.ts';
 import { deliveryJobOptions } from '../src/delivery/retry.ts';
 import { deliveryJobId, destinationQueueName } from '../src/queue/names.ts';
 import { deleteKeysWithPrefix, workerConnection } from '../src/queue/redis.ts';
@@ -25,8 +25,7 @@ export async function bullmqFloor(
 ): Promise<{ httpJobsPerSec: number }> {
   const prefix = `bench-floor-${randomBytes(3).toString('hex')}`;
   const connection = workerConnection(redisUrl);
-  const { retry } = v.parse(DestinationConfig, { name: 'crm1', type: 'http', url: 'http://127.0.0.1/' });
-  const jobOptions = deliveryJobOptions(retry, v.parse(RetentionConfig, {}));
+  const jobOptions = deliveryJobOptions(v.parse(RetentionConfig, {}));
   const queues = DESTINATIONS.map(
     (name) => new Queue<CallEvent>(destinationQueueName(name), { connection, prefix }),
   );

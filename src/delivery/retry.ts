@@ -6,12 +6,25 @@ import { DeliveryError } from '../destinations/types.ts';
 export const BACKOFF_TYPE = 'delivery';
 
 /**
- * A delivery job's options: its retry policy, and how long it is kept once delivered (visible in
- * Bull Board, and guarding against a repeated fan-out).
+ * The attempts a delivery job is made with: as many as any config allows. The destination's worker
+ * ends it after its own `retry.attempts` ({@link attemptsOf}), so that a destination's retry policy
+ * is the one of the processes that run it, not of the fan-out that made the job (an older config,
+ * in another process).
  */
-export function deliveryJobOptions(retry: RetryConfig, retention: RetentionConfig): JobsOptions {
+export const JOB_ATTEMPTS = 100;
+
+/** How many attempts a delivery job gets: the destination's, or fewer if the job was made so. */
+export function attemptsOf(job: { opts: { attempts?: number } }, retry: RetryConfig): number {
+  return Math.min(job.opts.attempts ?? 1, retry.attempts);
+}
+
+/**
+ * A delivery job's options: the back-off of the destination's worker, and how long it is kept once
+ * delivered (visible in Bull Board, and guarding against a repeated fan-out).
+ */
+export function deliveryJobOptions(retention: RetentionConfig): JobsOptions {
   return {
-    attempts: retry.attempts,
+    attempts: JOB_ATTEMPTS,
     backoff: { type: BACKOFF_TYPE },
     removeOnComplete: { age: retention.deliveredDays * 24 * 3600, count: retention.deliveredMax },
     // A job out of attempts stays in the failed set with its last error: the dead-letter queue.

@@ -15,7 +15,7 @@ import { destinationQueueName } from '../queue/names.ts';
 import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { maskNumbersInError } from '../telecmi/mask.ts';
-import { BACKOFF_TYPE, retryDelayMs } from './retry.ts';
+import { attemptsOf, BACKOFF_TYPE, retryDelayMs } from './retry.ts';
 
 export interface RunningDelivery {
   name: string;
@@ -124,7 +124,7 @@ export function startDeliveryWorker(
         // there as in the logs.
         if (!config.logging.showNumbers && error instanceof Error) maskNumbersInError(error);
         const permanent = error instanceof DeliveryError && !error.retryable;
-        const lastAttempt = permanent || attempt >= (job.opts.attempts ?? 1);
+        const lastAttempt = permanent || attempt >= attemptsOf(job, destinationConfig.retry);
         const outcome: DeliveryOutcome = permanent ? 'failed_permanently' : lastAttempt ? 'dead' : 'retrying';
         const status = error instanceof DeliveryError ? error.status : undefined;
         metrics.deliveries.inc({ ...labels, outcome, status_class: statusClass(status) });
@@ -152,8 +152,8 @@ export function startDeliveryWorker(
               failuresInARow,
             },
           );
-        // UnrecoverableError: BullMQ fails the job now, whatever attempts are left.
-        if (permanent) throw new UnrecoverableError((error as Error).message);
+        // UnrecoverableError: BullMQ fails the job now, whatever attempts the job was made with.
+        if (lastAttempt) throw new UnrecoverableError((error as Error).message);
         throw error;
       } finally {
         metrics.deliveryAttempt.observe(labels, (performance.now() - started) / 1000);

@@ -22,7 +22,7 @@ export function routeOf(config: ForwarderConfig, destination: DestinationConfig,
       connection,
       prefix: config.redis.prefix,
     }),
-    jobOptions: deliveryJobOptions(destination.retry, config.retention),
+    jobOptions: deliveryJobOptions(config.retention),
   };
 }
 

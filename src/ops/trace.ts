@@ -1,6 +1,7 @@
 import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { ForwarderConfig } from '../config/index.ts';
+import type { DestinationConfig, ForwarderConfig } from '../config/index.ts';
+import { attemptsOf } from '../delivery/retry.ts';
 import { compileFilter } from '../fanout/filter.ts';
 import { eventsOfCall } from '../queue/call-index.ts';
 import { queueHoldMs } from '../queue/hold.ts';
@@ -95,7 +96,7 @@ export async function traceEvent(
         const job = jobs[index];
         const queue = deliveryQueues[index];
         if (job && queue)
-          return deliveryTrace(destination.name, job, await queueHoldMs(queue), await queue.isPaused());
+          return deliveryTrace(destination, job, await queueHoldMs(queue), await queue.isPaused());
         // No delivery job: the filter said no, or the fan-out has not run yet, or it is gone.
         const name = destination.name;
         if (event && !compileFilter(destination.filter)(event))
@@ -157,12 +158,14 @@ function summary(event: CallEvent): EventSummary {
  * paused (the queue dashboard's pause), so no worker takes what waits there.
  */
 async function deliveryTrace(
-  destination: string,
+  config: DestinationConfig,
   job: Job<CallEvent>,
   holdMs: number,
   paused: boolean,
 ): Promise<DestinationTrace> {
-  const attempts = { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 };
+  const destination = config.name;
+  // The destination's own retry policy, as its worker applies it.
+  const attempts = { attemptsMade: job.attemptsMade, attempts: attemptsOf(job, config.retry) };
   const held = (): DestinationTrace => ({
     destination,
     state: 'held',

@@ -193,6 +193,45 @@ destinations:
     expect(attempts).toEqual([1, 1, 2]);
   });
 
+  it("retry.attempts is the destination worker's own, whatever the fan-out's config says", async () => {
+    const crm = await sink();
+    crm.respond = () => ({ status: 503, body: 'down' });
+    // The fan-out runs with the old config: 2 attempts.
+    running.pipeline = await startPipeline(
+      `destinations:\n  - {name: crm, type: http, url: "${crm.url}", retry: {attempts: 2, delayMs: 50, maxDelayMs: 100}}\n`,
+      { roles: 'fanout' },
+    );
+    const p = running.pipeline;
+    const [fanoutView] = p.config.destinations;
+    if (!fanoutView) throw new Error('the config has no destination');
+    // The destination's worker was restarted with 4: deliveries the old fan-out made get 4 too.
+    const crmConfig = { ...fanoutView, retry: { ...fanoutView.retry, attempts: 4 } };
+    const worker = startDeliveryWorker(p.config, crmConfig, silentLogger);
+    try {
+      const { id } = (await p.post(loadSample('chub-cdr-incoming-answered'))).body;
+      await waitFor(async () => (await p.queue('crm').getFailedCount()) === 1, 15_000);
+      expect(crm.requests).toHaveLength(4);
+      const job = await p.queue('crm').getJob(`${id}.crm`);
+      expect(job?.attemptsMade).toBe(4);
+      expect(job?.failedReason).toBe('HTTP 503: down');
+    } finally {
+      await worker.close();
+    }
+    // And fewer: a worker with 1 attempt gives up after the first.
+    const strict = startDeliveryWorker(
+      p.config,
+      { ...fanoutView, retry: { ...fanoutView.retry, attempts: 1 } },
+      silentLogger,
+    );
+    try {
+      await p.post(loadSample('chub-cdr-incoming-missed'));
+      await waitFor(async () => (await p.queue('crm').getFailedCount()) === 2, 15_000);
+      expect(crm.requests).toHaveLength(5);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('retention: delivered deliveries and ingest jobs are trimmed to their limits; the call index lasts deliveredDays', async () => {
     const crm = await sink();
     const p = await pipeline(`
