@@ -145,6 +145,20 @@ export function statusClass(status: number | undefined): StatusClass {
 }
 
 /**
+ * Creates the receiver's series at zero, so that `increase()` sees the first refusal or the first
+ * 503 too (the example alerts read them). Called by the receiver only: a worker has none.
+ */
+export function initReceiverSeries(): void {
+  for (const kind of ['cdr', 'event', 'other'])
+    for (const outcome of ['queued', 'duplicate', 'spooled', 'unavailable'] as const)
+      metrics.notifications.inc({ kind, outcome }, 0);
+  for (const outcome of ['invalid', 'unauthorized', 'forbidden', 'too_large', 'error'] as const)
+    metrics.notifications.inc({ kind: 'unknown', outcome }, 0);
+  for (const reason of ['missing_token', 'wrong_token', 'address_not_allowed'] as const)
+    metrics.authRefusals.inc({ reason }, 0);
+}
+
+/**
  * Creates a destination's delivery series at zero, so that `increase()` sees the first dead
  * delivery too (a series that appears at 1 has no increase).
  */

@@ -59,6 +59,22 @@ describe('GET /metrics on the receiver', () => {
     cleanups.push(() => receiver.dispose());
     const text = await scrape(receiver.url);
     for (const [name, type] of Object.entries(FAMILIES)) expect(text).toContain(`# TYPE ${name} ${type}`);
+    // The series the example alerts read exist from the start (at 0 when nothing happened), so
+    // that increase() sees their first event: a series that appears at 1 has no increase.
+    const series = (name: string) => text.split('\n').filter((line) => line.startsWith(`${name}{`));
+    for (const kind of ['cdr', 'event', 'other'])
+      for (const outcome of ['queued', 'duplicate', 'spooled', 'unavailable'])
+        expect(series('cdrf_notifications_total')).toContainEqual(
+          expect.stringMatching(
+            new RegExp(`^cdrf_notifications_total\\{kind="${kind}",outcome="${outcome}"\\} \\d+$`),
+          ),
+        );
+    for (const outcome of ['invalid', 'unauthorized', 'forbidden', 'too_large', 'error'])
+      expect(series('cdrf_notifications_total')).toContain(
+        `cdrf_notifications_total{kind="unknown",outcome="${outcome}"} ${value(text, 'cdrf_notifications_total', { kind: 'unknown', outcome })}`,
+      );
+    for (const reason of ['missing_token', 'wrong_token', 'address_not_allowed'])
+      expect(series('cdrf_auth_refusals_total')).toContain(`cdrf_auth_refusals_total{reason="${reason}"} 0`);
   });
 
   it('counts notifications, refusals and duplicates, and times the answers', async () => {
