@@ -1,7 +1,7 @@
 /**
  * `npm run worker`: the fan-out and every destination. `npm run worker -- --only crm,warehouse`
  * runs a subset (`fanout` names the fan-out), so each destination can be scaled on its own.
- * Serves `/metrics` and `/healthz` on `workers.metricsPort` (default 9464; 0: off).
+ * Serves `/metrics` and `/healthz` on `workers.metricsPort` (default 9464; 0: off), on `workers.metricsHost`.
  */
 import { parseArgs } from 'node:util';
 import { runMain, type Service } from '../src/ops/main.ts';
@@ -15,7 +15,7 @@ await runMain('worker', async (config, logger) => {
   const services: Service[] = [];
   // First, so that it is the last to stop: it answers scrapes while the workers wind down.
   if (config.workers.metricsPort > 0)
-    services.push(await startMetricsServer(config.workers.metricsPort, logger));
+    services.push(await startMetricsServer(config.workers.metricsPort, logger, config.workers.metricsHost));
   services.push(...startWorkers(config, logger, roles));
   return services;
 });

@@ -55,6 +55,8 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
     'How often a worker looks for jobs (deliveries, notifications awaiting the fan-out) whose worker died and puts them back in the queue.',
   'workers.metricsPort':
     "Port of a worker process's own HTTP server for /metrics and /healthz; 0 turns it off. Default: $METRICS_PORT, else 9464.",
+  'workers.metricsHost':
+    'The address that server listens on: 0.0.0.0 (all), or 127.0.0.1 to keep it to the machine.',
   admin: 'The queue dashboard (Bull Board) at /admin/queues on the receiver, behind HTTP basic auth.',
   'admin.user': 'Basic-auth user name.',
   'admin.password': 'Basic-auth password. Empty or unset: the dashboard is off, unless allowAnonymous.',

@@ -212,6 +212,8 @@ export const WorkersConfig = v.strictObject({
    * `0` turns it off. Not started by `npm start`, whose receiver serves `/metrics` for everything.
    */
   metricsPort: v.optional(integer(0, 65535), () => process.env.METRICS_PORT ?? 9464),
+  /** The address that server listens on; `127.0.0.1` keeps it to the machine. */
+  metricsHost: v.optional(nonEmptyText, '0.0.0.0'),
 });
 
 /** The queue dashboard (Bull Board) at `/admin/queues` on the receiver, behind HTTP basic auth. */

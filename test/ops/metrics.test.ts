@@ -192,12 +192,12 @@ describe('hold metric', () => {
 describe('worker process metrics server', () => {
   it('a worker whose metrics port is taken says so in one line, naming the setting, and exits 1', async () => {
     const taken = createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as AddressInfo).port;
     const prefix = uniquePrefix('metrics-taken');
     const config = writeTempConfig(
       `redis: {url: "${REDIS_URL}", prefix: ${prefix}}
-workers: {metricsPort: ${port}}
+workers: {metricsPort: ${port}, metricsHost: 127.0.0.1}
 destinations:
   - {name: crm, type: http, url: "http://127.0.0.1:9/hook"}
 `,
@@ -206,7 +206,7 @@ destinations:
       const worker = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: config, LOG_LEVEL: 'warn' });
       expect(await worker.exited).toBe(1);
       expect(worker.output().trim()).toBe(
-        `cdr-forwarder: port ${port} (0.0.0.0) is in use, by another program or another cdr-forwarder: ` +
+        `cdr-forwarder: port ${port} (127.0.0.1) is in use, by another program or another cdr-forwarder: ` +
           'set workers.metricsPort (or METRICS_PORT) to a free port for the metrics, or 0 to turn them off',
       );
     } finally {
