@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../ops/logger.ts';
+import { metrics } from '../ops/metrics.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import type { IngestResult, IngestWriter } from './ingest.ts';
 import type { Spool } from './spool.ts';
@@ -49,18 +50,22 @@ export class DurableIngest {
         );
       }
     }
-    await this.#spool.append(event);
-    return { jobId: event.id, duplicate: false, spooled: true };
+    const { duplicate } = await this.#spool.append(event);
+    return { jobId: event.id, duplicate, spooled: true };
   }
 
   /** Moves what the spool holds into the ingest queue, when there is something and Redis is up. */
   async drain(): Promise<number> {
     if (this.#spool.depth === 0 || this.#redis.status !== 'ready') return 0;
     try {
+      let duplicates = 0;
       const moved = await this.#spool.drain(async (events) => {
-        await Promise.all(events.map((event) => this.#writer.write(event)));
+        const results = await Promise.all(events.map((event) => this.#writer.write(event)));
+        duplicates += results.filter((result) => result.duplicate).length;
       });
-      if (moved > 0) this.#logger.info({ events: moved }, 'spool drained into the queue');
+      // Resends of notifications stored before the outage, answered while Redis could not tell.
+      if (duplicates > 0) metrics.duplicates.inc(duplicates);
+      if (moved > 0) this.#logger.info({ events: moved, duplicates }, 'spool drained into the queue');
       return moved;
     } catch (error) {
       this.#logger.warn(

@@ -19,6 +19,8 @@ export class Spool {
   readonly #dir: string;
   #file: FileHandle | undefined;
   #depth = 0;
+  /** The ids of the events held, so that a resend during the outage is recognised here. */
+  readonly #ids = new Set<string>();
   /** Appends that arrive during a write share the next write and fsync. */
   readonly #commits = new GroupCommit<string, undefined>((lines) => this.#write(lines));
   #draining: Promise<number> | undefined;
@@ -26,7 +28,12 @@ export class Spool {
   constructor(dir: string) {
     this.#dir = dir;
     mkdirSync(dir, { recursive: true });
-    this.#depth = countLines(join(dir, ACTIVE)) + countLines(join(dir, DRAINING));
+    for (const file of [DRAINING, ACTIVE]) {
+      for (const event of readEvents(join(dir, file))) {
+        this.#depth += 1;
+        this.#ids.add(event.id);
+      }
+    }
   }
 
   /** Events stored here and not yet in Redis. */
@@ -34,9 +41,20 @@ export class Spool {
     return this.#depth;
   }
 
-  /** Resolves once the event is on disk (written and fsynced); concurrent appends share one fsync. */
-  append(event: CallEvent): Promise<void> {
-    return this.#commits.submit(`${JSON.stringify(event)}\n`);
+  /**
+   * Resolves once the event is on disk (written and fsynced); concurrent appends share one fsync.
+   * An event whose id the spool holds already is not written again: `{duplicate: true}`.
+   */
+  async append(event: CallEvent): Promise<{ duplicate: boolean }> {
+    if (this.#ids.has(event.id)) return { duplicate: true };
+    this.#ids.add(event.id);
+    try {
+      await this.#commits.submit(`${JSON.stringify(event)}\n`);
+    } catch (error) {
+      this.#ids.delete(event.id);
+      throw error;
+    }
+    return { duplicate: false };
   }
 
   async #write(lines: string[]): Promise<undefined[]> {
@@ -58,14 +76,14 @@ export class Spool {
    * Hands every spooled event, oldest first, to `store` in chunks, then deletes what was stored.
    * Resolves with how many were handed over; one drain at a time.
    */
-  drain(store: (events: CallEvent[]) => Promise<void>, chunkSize = 500): Promise<number> {
+  drain(store: (events: CallEvent[]) => Promise<unknown>, chunkSize = 500): Promise<number> {
     this.#draining ??= this.#drain(store, chunkSize).finally(() => {
       this.#draining = undefined;
     });
     return this.#draining;
   }
 
-  async #drain(store: (events: CallEvent[]) => Promise<void>, chunkSize: number): Promise<number> {
+  async #drain(store: (events: CallEvent[]) => Promise<unknown>, chunkSize: number): Promise<number> {
     const draining = join(this.#dir, DRAINING);
     if (!exists(draining)) {
       if (this.#depth === 0 || !exists(join(this.#dir, ACTIVE))) return 0;
@@ -81,6 +99,7 @@ export class Spool {
     }
     rmSync(draining);
     this.#depth = Math.max(0, this.#depth - events.length);
+    for (const event of events) this.#ids.delete(event.id);
     return events.length;
   }
 
@@ -100,6 +119,7 @@ function exists(file: string): boolean {
 }
 
 function readEvents(file: string): CallEvent[] {
+  if (!exists(file)) return [];
   const events: CallEvent[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (line === '') continue;
@@ -111,8 +131,4 @@ function readEvents(file: string): CallEvent[] {
     }
   }
   return events;
-}
-
-function countLines(file: string): number {
-  return exists(file) ? readEvents(file).length : 0;
 }

@@ -1,11 +1,23 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import * as v from 'valibot';
 import { afterAll, describe, expect, it } from 'vitest';
+import { RetentionConfig } from '../../src/config/index.ts';
+import { metrics } from '../../src/ops/metrics.ts';
+import { DurableIngest } from '../../src/queue/durable-ingest.ts';
+import { IngestWriter, ingestQueue } from '../../src/queue/ingest.ts';
 import { Spool } from '../../src/queue/spool.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
-import { queuedEvents, startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
-import { OwnRedis, waitFor } from '../helpers/redis-server.ts';
+import {
+  queuedEvents,
+  silentLogger,
+  startTestReceiver,
+  type TestReceiver,
+  uniquePrefix,
+} from '../helpers/receiver.ts';
+import { deletePrefix, OwnRedis, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { listSamples, loadSample, sampleEvent } from '../helpers/samples.ts';
 
 const events: CallEvent[] = listSamples().map((name) => sampleEvent(name));
@@ -55,6 +67,35 @@ describe('Spool', () => {
   });
 });
 
+describe('draining the spool', () => {
+  it('counts what turns out to be a resend of a stored notification as a duplicate, and stores it once', async () => {
+    const prefix = uniquePrefix('drain');
+    const redis = new Redis(REDIS_URL);
+    const queue = ingestQueue(redis, prefix, v.parse(RetentionConfig, {}));
+    const writer = new IngestWriter(queue, redis, { dedupeWindowMs: 60_000 });
+    const spool = new Spool(mkdtempSync(join(tmpdir(), 'cdrf-spool-')));
+    const ingest = new DurableIngest(writer, spool, redis, silentLogger);
+    try {
+      const [stored, other] = events as [CallEvent, CallEvent];
+      await writer.write(stored);
+      // Spooled while Redis could not be asked: one resend of the stored one, one new.
+      expect(await spool.append(stored)).toEqual({ duplicate: false });
+      expect(await spool.append(other)).toEqual({ duplicate: false });
+      const before = (await metrics.duplicates.get()).values[0]?.value ?? 0;
+      expect(await ingest.drain()).toBe(2);
+      expect((await metrics.duplicates.get()).values[0]?.value).toBe(before + 1);
+      expect((await queuedEvents(queue)).map((event) => event.id).sort()).toEqual(
+        [stored.id, other.id].sort(),
+      );
+    } finally {
+      await ingest.close();
+      await queue.close();
+      redis.disconnect();
+      await deletePrefix(REDIS_URL, prefix);
+    }
+  });
+});
+
 describe('the receiver while Redis is down', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterAll(async () => {
@@ -82,13 +123,17 @@ describe('the receiver while Redis is down', () => {
       const response = await post(loadSample(name));
       expect(response.status).toBe(200);
     }
+    // A resend of one held in the spool: recognised there, and not spooled twice.
+    const resent = await post(loadSample('chub-cdr-incoming-missed'));
+    expect(resent.status).toBe(200);
+    expect(await resent.json()).toMatchObject({ duplicate: true });
     const spooled = readFileSync(join(spoolDir, 'spool.ndjson'), 'utf8').trimEnd().split('\n');
     expect(spooled).toHaveLength(3);
     const ready = await fetch(`${receiver.url}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'degraded', redis: 'down', spooled: 3 });
-    const metrics = await (await fetch(`${receiver.url}/metrics`)).text();
-    expect(metrics).toMatch(/^cdrf_spool_depth 3$/m);
+    const scraped = await (await fetch(`${receiver.url}/metrics`)).text();
+    expect(scraped).toMatch(/^cdrf_spool_depth 3$/m);
 
     await redis.start();
     await waitFor(async () => (await queuedEvents(receiver.queue)).length === 3, 15_000);
