@@ -12,8 +12,11 @@ export interface ReplayCriteria {
   state?: ReplayState;
   since?: Date;
   until?: Date;
-  /** Inclusive range of the last HTTP status, e.g. [500, 599]; dead deliveries only. */
-  status?: [number, number];
+  /**
+   * Inclusive range of the last HTTP status, e.g. [500, 599], or `none`: no HTTP answer (a time-out,
+   * a refused connection, a failed OAuth token request); dead deliveries only.
+   */
+  status?: [number, number] | 'none';
   /** Only the events of these calls: call ids or conversation ids, as `npm run trace -- --call`. */
   calls?: string[];
 }
@@ -34,8 +37,9 @@ export function lastStatus(job: Pick<Job, 'failedReason'>): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** `500-599`, `429` or `4xx`. */
-export function parseStatusRange(text: string): [number, number] {
+/** `500-599`, `429`, `4xx`, or `none` (no HTTP answer). */
+export function parseStatusRange(text: string): [number, number] | 'none' {
+  if (text.trim().toLowerCase() === 'none') return 'none';
   const range = /^(\d{3})(?:-(\d{3}))?$/.exec(text.trim());
   if (range) {
     const low = Number(range[1]);
@@ -45,7 +49,7 @@ export function parseStatusRange(text: string): [number, number] {
   const cls = /^([1-5])xx$/i.exec(text.trim());
   if (cls) return [Number(cls[1]) * 100, Number(cls[1]) * 100 + 99];
   throw new Error(
-    `--status: expected a status, a range such as 500-599, or a class such as 5xx; got "${text}"`,
+    `--status: expected a status, a range such as 500-599, a class such as 5xx, or none (no HTTP answer); got "${text}"`,
   );
 }
 
@@ -53,6 +57,7 @@ function matches(job: Job, criteria: ReplayCriteria): boolean {
   const failedAt = job.finishedOn ?? job.processedOn ?? job.timestamp;
   if (criteria.since && failedAt < criteria.since.getTime()) return false;
   if (criteria.until && failedAt > criteria.until.getTime()) return false;
+  if (criteria.status === 'none') return lastStatus(job) === undefined;
   if (criteria.status) {
     const status = lastStatus(job);
     if (status === undefined || status < criteria.status[0] || status > criteria.status[1]) return false;
@@ -96,11 +101,23 @@ export async function replayDeliveries(
   let requeued = 0;
   if (!options.dryRun) {
     for (const job of selected) {
+      // The attempts start again: the job's log keeps what it was (trace and the dashboard show it).
+      await job.log(replayNote(job, criteria.state ?? 'dead'));
       await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
       requeued += 1;
     }
   }
   return { matched: selected.length, requeued, jobIds: selected.map((job) => job.id as string) };
+}
+
+/** The line a replay adds to a delivery's log: `replayed at …: it was dead after 3 attempts: HTTP 503: …`. */
+export const REPLAY_NOTE = 'replayed at ';
+
+function replayNote(job: Job, state: ReplayState): string {
+  const attempts = `${job.attemptsMade} attempt${job.attemptsMade === 1 ? '' : 's'}`;
+  const was =
+    state === 'dead' ? `dead after ${attempts}: ${job.failedReason}` : `delivered after ${attempts}`;
+  return `${REPLAY_NOTE}${new Date().toISOString()}: it was ${was}`;
 }
 
 /** The deliveries to `destination` of the events of `calls` that its queue still holds, once each. */

@@ -1,6 +1,7 @@
 import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DestinationConfig, ForwarderConfig } from '../config/index.ts';
+import { REPLAY_NOTE } from '../delivery/replay.ts';
 import { attemptsOf } from '../delivery/retry.ts';
 import { compileFilter } from '../fanout/filter.ts';
 import { eventsOfCall } from '../queue/call-index.ts';
@@ -37,6 +38,8 @@ export interface DestinationTrace {
   retryDelayMs?: number;
   /** Held: when the destination's hold (a `Retry-After`, or its circuit breaker) ends (ISO 8601). */
   heldUntil?: string;
+  /** What it was each time it was replayed, oldest first (`replayed at …: it was dead after …`). */
+  replays?: string[];
 }
 
 /** The fields that say what an event is; never a phone number. */
@@ -96,7 +99,7 @@ export async function traceEvent(
         const job = jobs[index];
         const queue = deliveryQueues[index];
         if (job && queue)
-          return deliveryTrace(destination, job, await queueHoldMs(queue), await queue.isPaused());
+          return deliveryTrace(destination, queue, job, await queueHoldMs(queue), await queue.isPaused());
         // No delivery job: the filter said no, or the fan-out has not run yet, or it is gone.
         const name = destination.name;
         if (event && !compileFilter(destination.filter)(event))
@@ -159,13 +162,20 @@ function summary(event: CallEvent): EventSummary {
  */
 async function deliveryTrace(
   config: DestinationConfig,
+  queue: Queue<CallEvent>,
   job: Job<CallEvent>,
   holdMs: number,
   paused: boolean,
 ): Promise<DestinationTrace> {
   const destination = config.name;
-  // The destination's own retry policy, as its worker applies it.
-  const attempts = { attemptsMade: job.attemptsMade, attempts: attemptsOf(job, config.retry) };
+  // The destination's own retry policy, as its worker applies it; and what it was before a replay.
+  const { logs } = await queue.getJobLogs(job.id as string);
+  const replays = logs.filter((line) => line.startsWith(REPLAY_NOTE));
+  const attempts = {
+    attemptsMade: job.attemptsMade,
+    attempts: attemptsOf(job, config.retry),
+    ...(replays.length > 0 && { replays }),
+  };
   const held = (): DestinationTrace => ({
     destination,
     state: 'held',
@@ -220,7 +230,11 @@ export function formatTrace(trace: EventTrace): string {
       ingest ? (ingest.state === 'completed' ? 'done' : ingest.state) : 'unknown',
       ingest ? `(ingest job ${ingest.jobId})` : '(its ingest job is no longer kept)',
     ],
-    ...trace.destinations.map((d): [string, string, string] => [d.destination, d.state, detail(d)]),
+    ...trace.destinations.map((d): [string, string, string] => [
+      d.destination,
+      d.state,
+      `${detail(d)}${replayed(d.replays)}`,
+    ]),
   ];
   const nameWidth = Math.max(...rows.map(([name]) => name.length));
   const stateWidth = Math.max(...rows.map(([, state]) => state.length));
@@ -254,6 +268,14 @@ function detail(d: DestinationTrace): string {
     case 'no record':
       return 'no delivery job: removed after the time deliveries are kept, or the destination is newer than the event';
   }
+}
+
+/** `; replayed once: it was dead after 3 attempts: …` (the last replay's note). */
+function replayed(replays: string[] = []): string {
+  const last = replays.at(-1);
+  if (last === undefined) return '';
+  const times = replays.length === 1 ? 'once' : `${replays.length} times, the last`;
+  return `; replayed ${times}: ${last.replace(/^replayed at \S+: /, '')}`;
 }
 
 function duration(ms: number): string {

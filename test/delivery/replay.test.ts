@@ -59,6 +59,18 @@ describe('npm run replay', () => {
     expect(replayed).toHaveLength(10);
     const firstIds = new Set(crm.requests.slice(0, before).map((r) => r.headers['webhook-id']));
     for (const request of replayed) expect(firstIds.has(request.headers['webhook-id'])).toBe(true);
+    // What it was before the replay stays on the job (its log, shown by the dashboard) and in trace.
+    const id = String(replayed[0]?.headers['webhook-id']);
+    const { logs } = await p.queue('crm').getJobLogs(`${id}.crm`);
+    expect(logs).toEqual([
+      expect.stringMatching(
+        /^replayed at \S+Z: it was dead after 2 attempts: HTTP 50[03]: (maintenance|boom)$/,
+      ),
+    ]);
+    const traced = await runScript('scripts/trace.ts', configFile, [id]);
+    expect(traced.output).toMatch(
+      /\n {2}crm +delivered +after 1 attempt, at \S+Z \(HTTP 200\); replayed once: it was dead after 2 attempts: HTTP 50[03]: (maintenance|boom)$/,
+    );
   });
 
   it('--delivered sends delivered ones again (a CRM restored from a backup), with the same webhook-id', async () => {
@@ -128,5 +140,42 @@ describe('npm run replay', () => {
       code: 2,
       output: 'replay: --call: expected a call id (cmiuuid) or conversation id; got an empty one',
     });
+  });
+});
+
+describe('npm run replay --status none', () => {
+  it('selects the dead deliveries that got no HTTP answer (time-outs, refused connections)', async () => {
+    const answering = await Sink.start();
+    answering.respond = () => ({ status: 500, body: 'boom' });
+    const closed = await Sink.start();
+    const unreachable = closed.url;
+    await closed.close();
+    const yaml = `destinations:
+  - {name: crm, type: http, url: "${unreachable}", retry: {attempts: 1}}
+  - {name: other, type: http, url: "${answering.url}", retry: {attempts: 1}}
+`;
+    const p = await startPipeline(yaml);
+    try {
+      const configFile = writeTempConfig(
+        `redis: {url: "${REDIS_URL}", prefix: ${p.config.redis.prefix}}\n${yaml}`,
+      );
+      const replay = (...args: string[]) => runScript('scripts/replay.ts', configFile, args);
+      await p.post(loadSample('chub-cdr-incoming-answered'));
+      await waitFor(async () => (await p.queue('crm').getFailedCount()) === 1, 10_000);
+      await waitFor(async () => (await p.queue('other').getFailedCount()) === 1, 10_000);
+      const dryRun = (destination: string, status: string) =>
+        replay('--destination', destination, '--status', status, '--dry-run').then((result) => result.output);
+      expect(await dryRun('crm', 'none')).toBe('dry run: 1 dead delivery of crm matches; nothing re-queued');
+      expect(await dryRun('crm', '5xx')).toBe('dry run: 0 dead deliveries of crm match; nothing re-queued');
+      expect(await dryRun('other', 'none')).toBe(
+        'dry run: 0 dead deliveries of other match; nothing re-queued',
+      );
+      expect(await dryRun('other', '5xx')).toBe(
+        'dry run: 1 dead delivery of other matches; nothing re-queued',
+      );
+    } finally {
+      await p.stop();
+      await answering.close();
+    }
   });
 });
