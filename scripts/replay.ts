@@ -1,5 +1,5 @@
 /**
- * `npm run replay -- --destination crm [--delivered] [--call ID] [--since ISO] [--until ISO] [--status 500-599] [--dry-run]`:
+ * `npm run replay -- --destination crm [--delivered] [--call ID] [--since ISO] [--until ISO] [--status 500-599|5xx|none] [--dry-run]`:
  * re-queues the dead deliveries of one destination that match (with `--delivered`, the delivered
  * ones, to send them again), and prints how many.
  */
@@ -31,7 +31,7 @@ const args = flagsOrFail(
     status: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
   },
-  'npm run replay -- --destination NAME [--delivered] [--call ID]... [--since ISO] [--until ISO] [--status 500-599] [--dry-run]',
+  'npm run replay -- --destination NAME [--delivered] [--call ID]... [--since ISO] [--until ISO] [--status 500-599|5xx|none] [--dry-run]',
 );
 
 const config = configOrFail(TOOL);
