@@ -181,6 +181,10 @@ export function startDeliveryWorker(
     },
   );
   worker.on('error', (error) => log.warn({ err: error.message }, 'delivery worker error'));
+  // A worker that died (its lock expired) left this delivery in flight: it is attempted again.
+  worker.on('stalled', (jobId) =>
+    log.warn({ jobId }, 'delivery taken back from a worker that stopped (its lock expired); it goes again'),
+  );
   const unwatch = watchQueues([queue]);
 
   return {

@@ -100,6 +100,12 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'fan-out worker error'));
+  worker.on('stalled', (jobId) =>
+    logger.warn(
+      { jobId },
+      'notifications taken back from a fan-out that stopped (its lock expired); routed again',
+    ),
+  );
   // Not awaited: a check for the operator, which must not hold up the start.
   void warnOfLeftBehindDeliveries(config, connection, logger).catch(() => {});
   const unwatch = watchQueues([ingest, ...routes.map((route) => route.queue)]);

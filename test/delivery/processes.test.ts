@@ -61,12 +61,21 @@ describe('worker processes', () => {
     await first.exited;
 
     crm.respond = () => ({ status: 200 });
-    worker();
+    const second = worker();
     const deliveries = queue(destinationQueueName('crm'));
     await waitFor(async () => (await deliveries.getCompletedCount()) === 1, 30_000);
     const delivered = crm.requests.filter((r) => r.headers['webhook-id'] === call.id);
     expect(delivered.length).toBeGreaterThanOrEqual(2);
     expect(await deliveries.getFailedCount()).toBe(0);
+    // The operator sees that a delivery was taken back from a worker that stopped.
+    const takenBack = second
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('taken back'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(takenBack).toContainEqual(
+      expect.objectContaining({ destination: 'crm', jobId: `${call.id}.crm`, level: 40 }),
+    );
   });
 
   it('--only runs just the named destinations', async () => {
