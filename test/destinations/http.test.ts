@@ -377,6 +377,24 @@ describe('http destination: outcomes', () => {
     expect(error.message).toBe('HTTP 403: denied for [redacted] and [redacted]');
   });
 
+  it('never quotes the credential of a header either, echoed without its scheme or decoded', async () => {
+    const apiKey = 'CRMKEY-ZZZ-987654';
+    server.respond = (req, res) =>
+      res.writeHead(401).end(`invalid api key: ${String(req.headers.authorization).replace(/^Bearer /, '')}`);
+    const bearer = await failure(
+      open({ headers: { Authorization: `Bearer ${apiKey}` } }).deliver(event, context),
+    );
+    expect(bearer.message).toBe('HTTP 401: invalid api key: [redacted]');
+    // Basic: the password as the endpoint decodes it.
+    server.respond = (req, res) => {
+      const decoded = Buffer.from(String(req.headers.authorization).slice(6), 'base64').toString();
+      res.writeHead(401).end(`no user ${decoded.split(':')[0]} with password ${decoded.split(':')[1]}`);
+    };
+    const basic = `Basic ${Buffer.from('crm-user:s3cret-password').toString('base64')}`;
+    const error = await failure(open({ headers: { Authorization: basic } }).deliver(event, context));
+    expect(error.message).toBe('HTTP 401: no user crm-user with password [redacted]');
+  });
+
   it('a refused connection is retryable', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

@@ -53,7 +53,13 @@ class HttpDestination implements Destination {
     }
     this.#oauth2 =
       config.oauth2 && new OAuth2Token(config.oauth2, { timeoutMs: config.timeoutMs, connection });
-    this.#secrets = [...Object.values(config.headers), ...signingSecrets, ...(this.#oauth2?.secrets ?? [])];
+    this.#secrets = [
+      ...Object.values(config.headers)
+        .filter((value) => !hasPlaceholder(value))
+        .flatMap(credentialsIn),
+      ...signingSecrets,
+      ...(this.#oauth2?.secrets ?? []),
+    ];
   }
 
   async deliver(event: CallEvent, context: DeliveryContext): Promise<DeliveryReceipt> {
@@ -116,6 +122,22 @@ class HttpDestination implements Destination {
   async close(): Promise<void> {
     await Promise.all([this.#endpoint.close(), this.#oauth2?.close()]);
   }
+}
+
+/**
+ * What of a configured header value must never be quoted back: the value, each word of it long
+ * enough to be a key (`Bearer <key>`: an endpoint may echo the key alone), and a basic-auth
+ * password as the endpoint decodes it.
+ */
+function credentialsIn(value: string): string[] {
+  const found = [value, ...value.split(/\s+/).filter((word) => word.length >= 8)];
+  const basic = /^Basic\s+(\S+)$/i.exec(value.trim())?.[1];
+  if (basic) {
+    const decoded = Buffer.from(basic, 'base64').toString('utf8');
+    const password = decoded.slice(decoded.indexOf(':') + 1);
+    if (decoded.includes(':') && password.length >= 4) found.push(password);
+  }
+  return found;
 }
 
 /**
