@@ -200,6 +200,25 @@ describe('http destination: the request', () => {
     expect(server.received.map((request) => request.method)).toEqual(['PUT', 'PUT']);
   });
 
+  it('fails a delivery for good, sending nothing, when a field would step out of its path segment', async () => {
+    const destination = open({ url: `${baseUrl}/api/calls/{{callId}}/notes` });
+    for (const callId of ['..', '.']) {
+      const error = await failure(destination.deliver({ ...event, callId }, context));
+      expect(error).toMatchObject({
+        retryable: false,
+        message: `url: {{callId}} is "${callId}", which would step out of its place in the path`,
+      });
+    }
+    expect(server.received).toEqual([]);
+    // Dots among other characters stay where they are.
+    await destination.deliver({ ...event, callId: '...' }, context);
+    await destination.deliver({ ...event, callId: 'a/../../admin' }, context);
+    expect(server.received.map((request) => request.url)).toEqual([
+      '/api/calls/.../notes',
+      '/api/calls/a%2F..%2F..%2Fadmin/notes',
+    ]);
+  });
+
   it('fails a delivery for good, sending nothing, when the URL names a field the event lacks', async () => {
     expect(event.leg).toBeNull();
     const destination = open({ url: `${baseUrl}/api/calls/{{callId}}/legs/{{leg}}` });

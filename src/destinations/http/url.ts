@@ -36,5 +36,13 @@ function encodeField(value: unknown, placeholder: string): string {
   if (text === '') {
     throw new DeliveryError(`url: {{${placeholder}}} has no value in this event`, { retryable: false });
   }
+  // `.` and `..` are path steps however they are encoded (`%2e%2e` too, for URL parsers and most
+  // servers): `/calls/{{callId}}/notes` would become `/notes`.
+  if (text === '.' || text === '..') {
+    throw new DeliveryError(
+      `url: {{${placeholder}}} is "${text}", which would step out of its place in the path`,
+      { retryable: false },
+    );
+  }
   return encodeURIComponent(text);
 }
