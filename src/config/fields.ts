@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import * as v from 'valibot';
 
 /**
@@ -103,16 +103,34 @@ export const name = v.pipe(
   v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected letters, digits, "-" or "_" (at most 63), such as "crm"'),
 );
 
-/** 169.254.0.0/16, fe80::/10 and the metadata host names: where cloud credentials live. */
+/** 169.254.0.0/16 and fe80::/10 (an IPv4-mapped IPv6 address is checked as the IPv4 it maps). */
+const LINK_LOCAL = new BlockList();
+LINK_LOCAL.addSubnet('169.254.0.0', 16, 'ipv4');
+LINK_LOCAL.addSubnet('fe80::', 10, 'ipv6');
+
+/** Where cloud credentials live by name (a trailing dot is the same name). */
+const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata']);
+
+/** Whether an IP address is link-local, in whatever form (`::ffff:a9fe:a9fe` is 169.254.169.254). */
+export function isLinkLocalAddress(address: string): boolean {
+  const version = isIP(address);
+  return version !== 0 && LINK_LOCAL.check(address, version === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * Whether a URL's host is a link-local address or a metadata host name. The URL parser has already
+ * turned the other spellings of an address (`0xa9fea9fe`, `[::ffff:169.254.169.254]`) into one. A
+ * name that resolves to such an address is refused when it is looked up, at the first connection.
+ */
 export function isLinkLocalUrl(text: string): boolean {
   let host: string;
   try {
-    host = new URL(text).hostname.toLowerCase().replace(/^\[|\]$/g, '');
+    host = new URL(text).hostname
+      .toLowerCase()
+      .replace(/^\[|\]$/g, '')
+      .replace(/\.$/, '');
   } catch {
     return false;
   }
-  if (host === 'metadata.google.internal' || host === 'metadata') return true;
-  if (isIP(host) === 4) return host.startsWith('169.254.');
-  if (isIP(host) === 6) return /^fe[89ab][0-9a-f]:/.test(host) || /^::ffff:169\.254\./.test(host);
-  return false;
+  return METADATA_HOSTS.has(host) || isLinkLocalAddress(host);
 }

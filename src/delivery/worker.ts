@@ -120,6 +120,17 @@ export function startDeliveryWorker(
         // Kept on the delivered job, for `npm run trace` (an HTTP destination's answer).
         return receipt?.status === undefined ? undefined : { status: receipt.status };
       } catch (error) {
+        if (error instanceof DeliveryError && error.held && token) {
+          // Not its own failure (it waited on another delivery's request): back until the hold ends.
+          await hold(
+            error.retryAfterMs ?? 0,
+            'destination held after a failure: no deliveries to it until then',
+            {},
+          );
+          log.debug({ eventId: event.id, err: error.message }, 'delivery held');
+          await job.moveToDelayed(Date.now() + (error.retryAfterMs ?? 0), token);
+          throw new DelayedError();
+        }
         // The error is kept on the job (trace, the dashboard): numbers an answer quoted are masked
         // there as in the logs.
         if (!config.logging.showNumbers && error instanceof Error) maskNumbersInError(error);

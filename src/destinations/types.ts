@@ -43,21 +43,25 @@ export interface DestinationType<TConfig> {
 /**
  * A failed delivery. `retryable: false` fails the job at once (a 4xx other than 408/425/429: the
  * request itself is wrong and will not get better); otherwise it is retried with back-off, not
- * earlier than `retryAfterMs` when the other side said so.
+ * earlier than `retryAfterMs` when the other side said so. `held`: the delivery did not fail on its
+ * own (it waited on another's request, which failed): it goes back to wait out `retryAfterMs`
+ * without spending an attempt.
  */
 export class DeliveryError extends Error {
   readonly retryable: boolean;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly held: boolean;
 
   constructor(
     message: string,
-    options: { retryable: boolean; status?: number; retryAfterMs?: number; cause?: unknown },
+    options: { retryable: boolean; status?: number; retryAfterMs?: number; held?: boolean; cause?: unknown },
   ) {
     super(message, { cause: options.cause });
     this.name = 'DeliveryError';
     this.retryable = options.retryable;
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
+    this.held = options.held ?? false;
   }
 }

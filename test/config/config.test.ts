@@ -123,12 +123,18 @@ destinations:
   - {name: c, type: postgres, url: "postgres://metadata.google.internal/db"}
   - {name: d, type: http, url: "http://169.254.10.10/", allowLinkLocal: true}
   - {name: e, type: http, url: "http://10.0.0.5/hook"}
+  - {name: f, type: http, url: "http://[::ffff:169.254.169.254]/latest"}
+  - {name: g, type: http, url: "http://[::ffff:a9fe:a9fe]/latest"}
+  - {name: h, type: http, url: "http://metadata.google.internal./computeMetadata"}
+  - {name: i, type: http, url: "http://0xa9fea9fe/latest"}
+  - {name: j, type: http, url: "http://[::ffff:10.0.0.5]/hook"}
 `),
-    ).toEqual([
-      'destinations[0].url: points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
-      'destinations[1].webhookUrl: points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
-      'destinations[2].url: points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it',
-    ]);
+    ).toEqual(
+      ['[0].url', '[1].webhookUrl', '[2].url', '[5].url', '[6].url', '[7].url', '[8].url'].map(
+        (key) =>
+          `destinations${key}: points at a link-local or cloud metadata address; set allowLinkLocal: true if you really mean it`,
+      ),
+    );
   });
 
   it('refuses a URL without its scheme with the key and the expected form, not a crash', () => {

@@ -11,7 +11,12 @@ import { Webhook } from 'standardwebhooks';
 import * as v from 'valibot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DestinationConfig, type DestinationConfigOf } from '../../src/config/index.ts';
-import { classifyResponse, parseRetryAfter, requestError } from '../../src/destinations/http/endpoint.ts';
+import {
+  classifyResponse,
+  linkLocalGuard,
+  parseRetryAfter,
+  requestError,
+} from '../../src/destinations/http/endpoint.ts';
 import { httpDestination } from '../../src/destinations/http/index.ts';
 import { renderTemplate } from '../../src/destinations/template.ts';
 import { type DeliveryContext, DeliveryError, type Destination } from '../../src/destinations/types.ts';
@@ -414,6 +419,12 @@ describe('http destination: outcomes', () => {
     expect(error.message).toBe('HTTP 401: no user crm-user with password [redacted]');
   });
 
+  it('connects by name as usual (the link-local guard lets other addresses through)', async () => {
+    const byName = open({ url: baseUrl.replace('127.0.0.1', 'localhost') + '/hook' });
+    await byName.deliver(event, context);
+    expect(server.received).toHaveLength(1);
+  });
+
   it('a refused connection is retryable', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
@@ -454,6 +465,46 @@ describe('http destination: outcomes', () => {
     const error = await failure(open().deliver(event, context));
     expect(error.retryable).toBe(true);
     expect(error.message).toMatch(/UND_ERR_SOCKET|ECONNRESET/);
+  });
+});
+
+describe('linkLocalGuard', () => {
+  /** A resolver that answers `addresses` for any name, as dns.lookup does (one, or all). */
+  const answering =
+    (addresses: string[]) =>
+    (_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
+      options.all
+        ? callback(
+            null,
+            addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+          )
+        : callback(null, addresses[0], addresses[0]?.includes(':') ? 6 : 4);
+  const lookup = (addresses: string[], options: { all?: boolean }) =>
+    new Promise<unknown>((resolve, reject) =>
+      linkLocalGuard(answering(addresses) as never)('crm.example', options as never, (error, address) =>
+        error ? reject(error) : resolve(address),
+      ),
+    );
+
+  it('refuses a name that resolves to a link-local address, in one answer or among all', async () => {
+    const message =
+      'crm.example resolves to the link-local address 169.254.169.254: set allowLinkLocal: true if you really mean it';
+    await expect(lookup(['169.254.169.254'], {})).rejects.toThrow(message);
+    await expect(lookup(['10.0.0.7', '169.254.169.254'], { all: true })).rejects.toThrow(message);
+    await expect(lookup(['fe80::1'], {})).rejects.toMatchObject({ code: 'ELINKLOCAL' });
+    expect(requestError(await lookup(['fe80::1'], {}).catch((error) => error), 1000)).toMatchObject({
+      retryable: false,
+      message:
+        'crm.example resolves to the link-local address fe80::1: set allowLinkLocal: true if you really mean it',
+    });
+  });
+
+  it('passes any other answer on as it came', async () => {
+    expect(await lookup(['10.0.0.7'], {})).toBe('10.0.0.7');
+    expect(await lookup(['10.0.0.7', '2001:db8::1'], { all: true })).toEqual([
+      { address: '10.0.0.7', family: 4 },
+      { address: '2001:db8::1', family: 6 },
+    ]);
   });
 });
 

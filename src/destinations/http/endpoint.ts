@@ -1,7 +1,10 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { readFileSync } from 'node:fs';
+import type { LookupFunction } from 'node:net';
 import { setImmediate as afterThisLoop } from 'node:timers/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
+import { isLinkLocalAddress } from '../../config/fields.ts';
 import { DeliveryError } from '../types.ts';
 import type { TlsOptions } from './options.ts';
 
@@ -103,6 +106,8 @@ export function requestError(error: unknown, timeoutMs: number, timedOut = false
       return retry(`host unreachable (${code})`);
     case 'UND_ERR_INVALID_ARG':
       return new DeliveryError(`invalid request: ${messageOf(error)}`, { retryable: false, cause });
+    case LINK_LOCAL_CODE:
+      return new DeliveryError(messageOf(error), { retryable: false, cause });
   }
   // undici's words when the proxy (`proxy`) will not open a tunnel.
   const proxyStatus = /^Proxy response \((\d+)\)/.exec(messageOf(error))?.[1];
@@ -150,13 +155,15 @@ export class JsonEndpoint {
   /** The proxy's password, blanked out of error messages. */
   readonly #secrets: string[];
 
-  constructor(url: string, timeoutMs: number, { proxy, tls }: Connection = {}) {
+  constructor(url: string, timeoutMs: number, connection: Connection = {}) {
+    const { proxy, tls } = connection;
     const { origin, pathname, search } = new URL(url);
     const proxyPassword = proxy ? decodeURIComponent(new URL(proxy).password) : '';
     this.#secrets = proxyPassword ? [proxyPassword] : [];
+    // Through a proxy, the proxy looks the name up.
     this.#dispatcher = proxy
       ? proxyAgent(proxy, timeoutMs, tls)
-      : new Pool(origin, { ...timeouts(timeoutMs), ...(tls && { connect: tlsOptions(tls) }) });
+      : new Pool(origin, { ...timeouts(timeoutMs), connect: connectOptions(connection) });
     this.#origin = origin;
     this.#path = `${pathname}${search}`;
     this.#timeoutMs = timeoutMs;
@@ -214,6 +221,41 @@ function timeouts(timeoutMs: number) {
 export interface Connection {
   proxy?: string | undefined;
   tls?: TlsOptions | undefined;
+  /** The destination's `allowLinkLocal`: without it, a name that resolves to one is refused. */
+  allowLinkLocal?: boolean | undefined;
+}
+
+const LINK_LOCAL_CODE = 'ELINKLOCAL';
+
+/**
+ * `dns.lookup`, refusing a name that resolves to a link-local address (169.254.0.0/16, where cloud
+ * credentials are served, or fe80::/10). The config refuses such addresses written in a URL; only
+ * the lookup tells where a name leads, so it is checked at each new connection.
+ */
+export function linkLocalGuard(resolve: typeof dnsLookup = dnsLookup): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(
+      hostname,
+      options,
+      (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => {
+        const addresses = Array.isArray(address) ? address.map((one) => one.address) : [address];
+        const refused = error ? undefined : addresses.find(isLinkLocalAddress);
+        if (refused === undefined) return (callback as (...args: unknown[]) => void)(error, address, family);
+        const refusal = Object.assign(
+          new Error(
+            `${hostname} resolves to the link-local address ${refused}: set allowLinkLocal: true if you really mean it`,
+          ),
+          { code: LINK_LOCAL_CODE },
+        );
+        (callback as (...args: unknown[]) => void)(refusal, address, family);
+      },
+    );
+  };
+}
+
+/** What a direct connection needs: the TLS files, and the link-local guard unless allowed. */
+function connectOptions({ tls, allowLinkLocal }: Connection) {
+  return { ...(tls && tlsOptions(tls)), ...(!allowLinkLocal && { lookup: linkLocalGuard() }) };
 }
 
 /** Node's TLS options for `files`, read now: the private CA is added to Node's own roots, not put in their place. */
@@ -231,13 +273,11 @@ function proxyAgent(proxy: string, timeoutMs: number, tls?: TlsOptions): ProxyAg
   return new ProxyAgent({ uri: proxy, ...timeouts(timeoutMs), ...(tls && { requestTls: tlsOptions(tls) }) });
 }
 
-/**
- * A dispatcher for requests to any origin (the OAuth token endpoint) as `connection` says, or
- * undefined for undici's global one.
- */
-export function dispatcherFor({ proxy, tls }: Connection, timeoutMs: number): Dispatcher | undefined {
+/** A dispatcher for requests to any origin (the OAuth token endpoint) as `connection` says. */
+export function dispatcherFor(connection: Connection, timeoutMs: number): Dispatcher {
+  const { proxy, tls } = connection;
   if (proxy) return proxyAgent(proxy, timeoutMs, tls);
-  return tls ? new Agent({ ...timeouts(timeoutMs), connect: tlsOptions(tls) }) : undefined;
+  return new Agent({ ...timeouts(timeoutMs), connect: connectOptions(connection) });
 }
 
 /**

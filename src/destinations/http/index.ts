@@ -36,7 +36,7 @@ class HttpDestination implements Destination {
 
   constructor(config: HttpConfig) {
     this.#config = config;
-    const connection = { proxy: config.proxy, tls: config.tls };
+    const connection = { proxy: config.proxy, tls: config.tls, allowLinkLocal: config.allowLinkLocal };
     this.#endpoint = new JsonEndpoint(config.url, config.timeoutMs, connection);
     this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
     this.#pathOf = compileRequestPath(config.url);

@@ -1,4 +1,4 @@
-import { type Dispatcher, getGlobalDispatcher, request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import { DeliveryError } from '../types.ts';
 import { bodyExcerpt, type Connection, dispatcherFor, redact, requestError } from './endpoint.ts';
 import type { OAuth2Options } from './options.ts';
@@ -39,7 +39,7 @@ export class OAuth2Token {
   /** How errors name the token request: the endpoint without its query (it may carry a key). */
   readonly #where: string;
   /** The destination's proxy or TLS files, when it has them. */
-  readonly #dispatcher: Dispatcher | undefined;
+  readonly #dispatcher: Dispatcher;
 
   constructor(
     options: OAuth2Options,
@@ -66,20 +66,34 @@ export class OAuth2Token {
   async authorization(): Promise<Authorization> {
     const now = this.#now();
     if (this.#current && now < this.#current.renewAt) return this.#headerFor(this.#current.token);
+    // A failure another delivery's token request met: this one waits for the hold, unspent.
     if (this.#failure && now < this.#failure.until) {
       throw new DeliveryError(this.#failure.message, {
         retryable: true,
         retryAfterMs: this.#failure.until - now,
+        held: true,
       });
     }
-    this.#pending ??= this.#fetch().finally(() => {
+    if (this.#pending) {
+      // Joined another delivery's token request: should it fail, that delivery spends the attempt.
+      return this.#pending.catch((error: unknown) => {
+        throw error instanceof DeliveryError
+          ? new DeliveryError(error.message, {
+              retryable: true,
+              retryAfterMs: error.retryAfterMs,
+              held: true,
+            })
+          : error;
+      });
+    }
+    this.#pending = this.#fetch().finally(() => {
       this.#pending = undefined;
     });
     return this.#pending;
   }
 
   close(): Promise<void> {
-    return this.#dispatcher?.close() ?? Promise.resolve();
+    return this.#dispatcher.close();
   }
 
   /** The endpoint answered 401 with `token`: the next delivery fetches a new one. */
@@ -153,7 +167,7 @@ export class OAuth2Token {
         headers,
         body,
         signal,
-        dispatcher: this.#dispatcher ?? getGlobalDispatcher(),
+        dispatcher: this.#dispatcher,
       });
       status = response.statusCode;
       text = await response.body.text();

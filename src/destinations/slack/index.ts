@@ -20,7 +20,10 @@ class SlackDestination implements Destination {
 
   constructor(config: SlackConfig) {
     this.#config = config;
-    this.#endpoint = new JsonEndpoint(config.webhookUrl, config.timeoutMs, { proxy: config.proxy });
+    this.#endpoint = new JsonEndpoint(config.webhookUrl, config.timeoutMs, {
+      proxy: config.proxy,
+      allowLinkLocal: config.allowLinkLocal,
+    });
     this.#render = config.template === undefined ? undefined : compileTemplate(config.template);
   }
 
