@@ -6,6 +6,7 @@ import type { Queue } from 'bullmq';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
 import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
 import type { Redis } from 'ioredis';
 import type { AdminConfig } from '../config/index.ts';
 import type { Logger } from '../ops/logger.ts';
@@ -80,6 +81,11 @@ export function mountAdmin(app: Hono, { config, queues, redis, prefix, logger }:
     app.use(`${ADMIN_PATH}/*`, auth);
   }
 
+  // Never inside another site's frame (a click there would be the operator's), nor sniffed or
+  // referred elsewhere.
+  const headers = secureHeaders({ xFrameOptions: 'DENY', crossOriginResourcePolicy: 'same-origin' });
+  app.use(ADMIN_PATH, headers);
+  app.use(`${ADMIN_PATH}/*`, headers);
   const byName = new Map(queues.map((queue) => [queue.name, queue]));
   guardRecords(app, byName, { redis, prefix, logger });
   const serverAdapter = new HonoAdapter(serveStatic).setBasePath(ADMIN_PATH);
@@ -112,14 +118,23 @@ const REFUSED = {
   edit: "editing a job's data",
   clean: 'removing a job that is not finished',
   cleanIngest: 'removing a notification whose fan-out failed (it reached no destination: retry it)',
+  delay: "changing a delivery's delay (promote sends it now)",
+} as const;
+
+/** Limits the config sets for each destination, which the dashboard would override behind its back. */
+const CONFIGURED = {
+  rateLimit: 'rateLimit',
+  concurrency: 'concurrency',
 } as const;
 
 /**
  * Bull Board offers actions that would drop or alter call records that were acknowledged to
  * TeleCMI: empty or obliterate a queue, remove a job still waiting or in flight, remove an ingest
  * job whose fan-out failed (its notifications reached no destination), add a job or edit its data
- * (a record TeleCMI never sent). They are answered 403 before they reach it. What stays: retry,
- * clean finished jobs (delivered, or dead deliveries given up on), pause and resume, promote. Each
+ * (a record TeleCMI never sent), put a delivery off (its delay: out of sight, neither sent nor dead);
+ * nor may it set a queue's rate limit or concurrency, which the config sets. They are answered 403
+ * before they reach it. What stays: retry, clean finished jobs (delivered, or dead deliveries given
+ * up on), pause and resume, promote, priority, and releasing a hold (a Retry-After's). Each
  * clean is recorded for the ledger, which then counts those deliveries as cleaned, not missing.
  */
 function guardRecords(
@@ -149,6 +164,16 @@ function guardRecords(
   app.put(`${api}/obliterate`, (c) => refuse(c, REFUSED.obliterate));
   app.post(`${api}/add`, (c) => refuse(c, REFUSED.add));
   app.patch(`${api}/:jobId/update-data`, (c) => refuse(c, REFUSED.edit));
+  app.patch(`${api}/:jobId/delay`, (c) => refuse(c, REFUSED.delay));
+  const configured = (c: Context, key: keyof typeof CONFIGURED) =>
+    c.json(
+      {
+        error: `refused: the config sets ${CONFIGURED[key]} for each destination (destinations[].${CONFIGURED[key]}); change it there and restart its workers`,
+      },
+      403,
+    );
+  app.put(`${api}/rate-limit`, (c) => configured(c, 'rateLimit'));
+  app.put(`${api}/concurrency`, (c) => configured(c, 'concurrency'));
   app.put(`${api}/clean/:queueStatus`, async (c, next) => {
     const queueName = c.req.param('queueName');
     const state = c.req.param('queueStatus');

@@ -54,6 +54,9 @@ describe('queue dashboard with a password', () => {
       const page = await fetch(`${receiver.url}${path}`, { headers });
       expect(page.status, path).toBe(200);
       expect(page.headers.get('content-type')).toMatch(/text\/html/);
+      // Not to be framed by another site.
+      expect(page.headers.get('x-frame-options')).toBe('DENY');
+      expect(page.headers.get('x-content-type-options')).toBe('nosniff');
       expect(await page.text()).toContain('/admin/queues/');
     }
 
@@ -161,6 +164,11 @@ describe('queue dashboard with a password', () => {
         // A failed fan-out: its notifications reached no destination.
         ['PUT', `${receiver.url}/admin/queues/api/queues/ingest/clean/failed`],
         ['PUT', `${receiver.url}/admin/queues/api/queues/ingest/failed-fanout/clean`],
+        // A delivery put off to the year 3000 is neither sent nor dead: out of sight.
+        ['PATCH', `${api}/waiting-1/delay`, { delay: 30_000_000_000_000 }],
+        // Limits that the config sets, and the workers apply: the dashboard may not override them.
+        ['PUT', `${api}/rate-limit`, { max: 1, duration: 86_400_000 }],
+        ['PUT', `${api}/concurrency`, { concurrency: 1 }],
       ];
       for (const [method, target, body] of attempts) {
         const response = await fetch(target, {
@@ -169,7 +177,7 @@ describe('queue dashboard with a password', () => {
           body: body ? JSON.stringify(body) : undefined,
         });
         expect(response.status, `${method} ${target}`).toBe(403);
-        expect(((await response.json()) as { error: string }).error).toMatch(/^refused: .+ call records/);
+        expect(((await response.json()) as { error: string }).error).toMatch(/^refused: /);
       }
       expect(await queue.getWaitingCount()).toBe(1);
       expect((await queue.getJob('waiting-1'))?.data).toEqual({ id: 'kept' });
