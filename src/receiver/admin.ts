@@ -134,7 +134,7 @@ const CONFIGURED = {
  * (a record TeleCMI never sent), put a delivery off (its delay: out of sight, neither sent nor dead);
  * nor may it set a queue's rate limit or concurrency, which the config sets. They are answered 403
  * before they reach it. What stays: retry, clean finished jobs (delivered, or dead deliveries given
- * up on), pause and resume, promote, priority, and releasing a hold (a Retry-After's). Each
+ * up on), pause and resume, promote, priority. Each
  * clean is recorded for the ledger, which then counts those deliveries as cleaned, not missing.
  */
 function guardRecords(
