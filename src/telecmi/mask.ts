@@ -10,15 +10,38 @@ export function maskNumber(value: string): string {
 }
 
 /**
- * A run of 7 or more digits (optionally after `+`) standing on its own, i.e. not inside a longer
- * word: how a phone number looks in an error message that quotes a payload or a database row.
- * Digits inside hex ids (event ids) are left alone.
+ * Digits standing on their own (not inside a longer word: digits inside hex ids are left alone),
+ * optionally after `+`, in groups separated by single spaces: a candidate phone number in an error
+ * message that quotes a payload or a database row. {@link looksLikeNumber} decides.
  */
-const NUMBER_IN_TEXT = /(?<![\w+])\+?\d{7,}(?!\w)/g;
+const DIGITS_IN_TEXT = /(?<![\w+])\+?\d+(?: \d+)*(?!\w)/g;
 
-/** The text with every phone-number-like run of digits masked as {@link maskNumber} does. */
+/**
+ * A run of 7 or more digits, or one written in groups as people write numbers (`+91 98765 43210`,
+ * `0800 123 4567`: groups of 2 or more digits, 9 or more in all, or after a `+`). Other numbers
+ * side by side (`500 1024`) are not one.
+ */
+function looksLikeNumber(match: string): boolean {
+  const groups = match.replace(/^\+/, '').split(' ');
+  const digits = groups.join('').length;
+  if (groups.length === 1) return digits >= 7;
+  return (
+    groups.every((group) => group.length >= 2) && (digits >= 9 || (match.startsWith('+') && digits >= 7))
+  );
+}
+
+/** The text with every phone number in it masked as {@link maskNumber} does. */
 export function maskNumbersInText(text: string): string {
-  return text.replace(NUMBER_IN_TEXT, (match) => maskNumber(match));
+  return text.replace(DIGITS_IN_TEXT, (match) => {
+    if (looksLikeNumber(match)) return maskNumber(match);
+    // Numbers side by side, one of which may be a phone number on its own.
+    return match.includes(' ')
+      ? match
+          .split(' ')
+          .map((part) => maskNumbersInText(part))
+          .join(' ')
+      : match;
+  });
 }
 
 /**

@@ -203,6 +203,18 @@ destinations:
     expect(masked.raw.join('\n')).toContain('••••9999');
     // Digits inside an id are not a phone number.
     expect(masked.raw[0]).toContain('a1234567b');
+    // Written in groups, as people write them: masked too; other numbers in a row are not.
+    masked.logger.warn(
+      {
+        err: 'HTTP 400: bad "to": "+91 98765 43210", "alt": "0800 123 4567"; took 500 1024 ms on 2026-11-25',
+      },
+      'delivery failed',
+    );
+    const grouped = masked.raw.at(-1) as string;
+    expect(grouped).toContain('••••3210');
+    expect(grouped).toContain('••••4567');
+    expect(grouped).not.toMatch(/98765|43210|123 4567/);
+    expect(grouped).toContain('500 1024 ms on 2026-11-25');
 
     const { raw } = (() => {
       const lines: string[] = [];
