@@ -51,8 +51,12 @@ function open(options: Record<string, unknown> = {}): Destination {
 }
 
 /** Delivers one sample and returns the JSON Slack received. */
-async function post(name: string, options: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
-  await open(options).deliver(sampleEvent(name), context);
+async function post(
+  name: string,
+  options: Record<string, unknown> = {},
+  fields?: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  await open(options).deliver(sampleEvent(name, fields && { fields }), context);
   const last = received.at(-1);
   if (!last) throw new Error('nothing received');
   return JSON.parse(last.body) as Record<string, unknown>;
@@ -153,8 +157,9 @@ describe('slack destination: the built-in message', () => {
     for (const name of listSamples()) {
       const event = sampleEvent(name);
       const text = JSON.stringify(slackMessage(event, { maskNumbers: true }));
-      for (const number of [event.from, event.to, event.virtualNumber, event.callerId]) {
-        if (number === null || number.length <= 4) continue;
+      for (const number of [event.from, event.to, event.callerId]) {
+        // The virtual number may be the callee of an incoming PIOPIY call (`to`): it is shown.
+        if (number === null || number.length <= 4 || number === event.virtualNumber) continue;
         expect(text, name).not.toContain(number);
       }
     }
@@ -164,8 +169,15 @@ describe('slack destination: the built-in message', () => {
     const message = await post('chub-cdr-incoming-answered', { maskNumbers: true });
     const text = allText(message);
     expect(message.text).toContain('Answered call from ••••0002 by agent 204');
-    for (const number of ['440000000002', '440000000001', '440000000000']) expect(text).not.toContain(number);
-    expect(text).toContain('*Virtual number*\\n••••0000');
+    for (const number of ['440000000002', '440000000001']) expect(text).not.toContain(number);
+    // The virtual number is the business's own line, not a person's: shown, so that a reader knows
+    // which line was called.
+    expect(text).toContain('*Virtual number*\\n+440000000000');
+  });
+
+  it('says which call it is, so that a reader can find it in TeleCMI', async () => {
+    const message = await post('chub-cdr-incoming-missed', { maskNumbers: true });
+    expect(allText(message)).toContain('call 4d1f9521-50e5-447d-bf5f-c3292995a727');
   });
 
   it('escapes Slack mrkdwn control characters in values', () => {
@@ -188,7 +200,25 @@ describe('slack destination: template', () => {
       template: '{{from}} / {{raw.from}} / {{raw.virtual_number}} / {{answeredSec}} s',
       maskNumbers: true,
     });
-    expect(message).toEqual({ text: '••••0002 / ••••0002 / ••••0000 / 11 s' });
+    expect(message).toEqual({ text: '••••0002 / ••••0002 / 440000000000 / 11 s' });
+  });
+
+  it('masks the numbers in custom and extra_params too, where a CRM often puts the customer', async () => {
+    const message = await post(
+      'chub-cdr-incoming-answered',
+      {
+        template:
+          'cust={{custom.phone}} alt={{custom.alt}} n={{custom.count}} raw={{raw.custom}} x={{extraParams}}',
+        maskNumbers: true,
+      },
+      {
+        custom: '{"phone":"919812345678","alt":919812340000,"count":3}',
+        extra_params: '{"callback":"+91 98123 45670"}',
+      },
+    );
+    expect(message.text).toBe(
+      'cust=••••5678 alt=••••0000 n=3 raw={"phone":"••••5678","alt":••••0000,"count":3} x={"callback":"••••5670"}',
+    );
   });
 });
 

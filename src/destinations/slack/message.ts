@@ -1,5 +1,6 @@
 import type { CallEvent } from '../../telecmi/index.ts';
-import { maskNumber } from '../../telecmi/mask.ts';
+import { MAX_JSON_DEPTH } from '../../telecmi/index.ts';
+import { maskNumber, maskNumbersInText } from '../../telecmi/mask.ts';
 
 /**
  * The built-in Slack message: a Block Kit payload with a one-line headline, a few fields and the
@@ -26,11 +27,18 @@ export interface SlackMessageOptions {
   maskNumbers: boolean;
 }
 
-/** The raw fields that hold phone numbers (kept as received in `event.raw`). */
-const RAW_NUMBER_FIELDS = ['from', 'to', 'virtual_number', 'vn', 'callerid'] as const;
+/**
+ * The raw fields that hold people's phone numbers (kept as received in `event.raw`). The virtual
+ * number (`virtual_number`, `vn`) is the business's own line: not masked.
+ */
+const RAW_NUMBER_FIELDS = ['from', 'to', 'callerid'] as const;
+/** Free-form fields, where a CRM often puts the customer's number: masked wherever it stands. */
+const RAW_FREE_FORM_FIELDS = ['custom', 'extra_params'] as const;
 
 export function slackMessage(event: CallEvent, options: SlackMessageOptions): SlackMessage {
-  const number = (value: string | null) => (value === null ? null : formatNumber(value, options.maskNumbers));
+  // The virtual number is the business's own line (the callee of an incoming PIOPIY call): never masked.
+  const number = (value: string | null) =>
+    value === null ? null : formatNumber(value, options.maskNumbers && value !== event.virtualNumber);
   const headline = headlineOf(event, number);
   const fields = fieldsOf(event, number);
   const blocks: SlackBlock[] = [{ type: 'section', text: mrkdwn(headline) }];
@@ -44,20 +52,37 @@ export function slackMessage(event: CallEvent, options: SlackMessageOptions): Sl
  * against when `maskNumbers` is on.
  */
 export function maskEventNumbers(event: CallEvent): CallEvent {
-  const mask = (value: string | null) => (value === null ? null : maskNumber(value));
+  // The callee of an incoming PIOPIY call is the virtual number itself: the business's line.
+  const mask = (value: string | null) =>
+    value === null || value === event.virtualNumber ? value : maskNumber(value);
   const raw = { ...event.raw };
   for (const key of RAW_NUMBER_FIELDS) {
     const value = raw[key];
-    if (typeof value === 'string' || typeof value === 'number') raw[key] = maskNumber(String(value));
+    if ((typeof value === 'string' || typeof value === 'number') && String(value) !== event.virtualNumber)
+      raw[key] = maskNumber(String(value));
   }
+  for (const key of RAW_FREE_FORM_FIELDS) raw[key] = maskNumbersIn(raw[key]);
   return {
     ...event,
     from: mask(event.from),
     to: mask(event.to),
-    virtualNumber: mask(event.virtualNumber),
     callerId: mask(event.callerId),
+    custom: maskNumbersIn(event.custom),
+    extraParams: maskNumbersIn(event.extraParams),
     raw,
   };
+}
+
+/** Phone numbers masked anywhere in a free-form value: in its text, and numbers of 7+ digits. */
+function maskNumbersIn(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return maskNumbersInText(value);
+  if (typeof value === 'number')
+    return Number.isInteger(value) && value >= 1e6 ? maskNumber(String(value)) : value;
+  if (depth > MAX_JSON_DEPTH || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => maskNumbersIn(item, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, maskNumbersIn(item, depth + 1)]),
+  );
 }
 
 /** International numbers arrive without `+` (`440000000001`); extensions and national numbers stay as they are. */
@@ -132,7 +157,8 @@ function fieldsOf(event: CallEvent, number: NumberFormat): string[] {
   add('Team', event.team === null ? null : escapeMrkdwn(stripAppSuffix(event.team)));
   add('Direction', event.direction === null ? null : escapeMrkdwn(event.direction));
   add('Agent', agentOf(event.user));
-  add('Virtual number', number(event.virtualNumber));
+  // The business's own line, not a person's: shown in full even with maskNumbers.
+  add('Virtual number', event.virtualNumber === null ? null : formatNumber(event.virtualNumber, false));
   if (event.callerId !== null && event.callerId !== event.from) add('Caller id', number(event.callerId));
   add('Duration', event.answeredSec === null ? null : duration(event.answeredSec));
   add('Waited', event.waitedSec === null ? null : duration(event.waitedSec));
@@ -148,7 +174,8 @@ function contextOf(event: CallEvent): string {
   const utc = `${event.occurredAt.slice(0, 19).replace('T', ' ')} UTC`;
   const time = `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time_secs}|${utc}>`;
   const kind = event.kind === 'cdr' ? 'call report' : event.kind === 'event' ? 'live event' : 'request';
-  return `${time} · ${event.provider} ${kind}${event.status ? ` (${escapeMrkdwn(event.status)})` : ''}`;
+  // The call id finds the call in TeleCMI's dashboard.
+  return `${time} · ${event.provider} ${kind}${event.status ? ` (${escapeMrkdwn(event.status)})` : ''} · call ${escapeMrkdwn(event.callId)}`;
 }
 
 /** CHUB names agents and teams `<name>_<app id>` (`204_2222223`, `Sales_2222223`): the app id is noise. */
