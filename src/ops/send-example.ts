@@ -18,6 +18,8 @@ export interface ExampleOutcome {
   retryable?: boolean;
   /** Its filter takes the event: a real one like it would be routed to it. */
   wanted: boolean;
+  /** It could not be set up at all (its worker would not start): `error` says why. */
+  notStarted?: boolean;
 }
 
 /**
@@ -29,10 +31,17 @@ export async function sendExample(
   event: CallEvent,
   logger: Logger,
 ): Promise<ExampleOutcome> {
-  const destination = destinationTypeOf(config).create(config, logger);
   const wanted = compileFilter(config.filter)(event);
   const started = performance.now();
   const ms = () => Math.round(performance.now() - started);
+  let destination: ReturnType<ReturnType<typeof destinationTypeOf>['create']>;
+  try {
+    destination = destinationTypeOf(config).create(config, logger);
+  } catch (error) {
+    // It would not start (an archive folder it cannot write): said as its worker would say it.
+    const message = (error as Error).message.replace(`destination ${config.name}: `, '');
+    return { destination: config.name, delivered: false, ms: ms(), error: message, notStarted: true, wanted };
+  }
   try {
     const receipt = await destination.deliver(event, { attempt: 1, logger });
     return { destination: config.name, delivered: true, ms: ms(), status: receipt?.status, wanted };
@@ -57,7 +66,9 @@ export function formatExampleOutcomes(outcomes: readonly ExampleOutcome[]): stri
     .map((outcome) => {
       const what = outcome.delivered
         ? `delivered in ${outcome.ms} ms${outcome.status ? ` (HTTP ${outcome.status})` : ''}`
-        : `failed: ${outcome.error} (${outcome.retryable ? 'retryable: a delivery would be retried' : 'a refusal for good: a delivery would go dead at once'})`;
+        : outcome.notStarted
+          ? `would not start: ${outcome.error}`
+          : `failed: ${outcome.error} (${outcome.retryable ? 'retryable: a delivery would be retried' : 'a refusal for good: a delivery would go dead at once'})`;
       const filter = outcome.wanted ? '' : '; its filter would not take this event';
       return `  ${outcome.destination.padEnd(width)}  ${what}${filter}`;
     })

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -6,6 +6,7 @@ import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { DestinationConfig, type DestinationConfigOf } from '../../src/config/index.ts';
 import { fileDestination } from '../../src/destinations/file/index.ts';
+import { StartupError } from '../../src/ops/listen.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
 import { listSamples, sampleEvent } from '../helpers/samples.ts';
 
@@ -54,5 +55,42 @@ describe('file destination', () => {
     }
     const lines = readFileSync(join(folder, '2026-11-24.ndjson'), 'utf8').trimEnd().split('\n');
     expect(lines.map((line) => (JSON.parse(line) as CallEvent).status)).toEqual(['answered', 'missed']);
+  });
+
+  it('will not start on a folder it cannot write, saying why and which key to change', () => {
+    const base = mkdtempSync(join(tmpdir(), 'cdrf-archive-'));
+    writeFileSync(join(base, 'afile'), 'not a folder');
+    const config = v.parse(DestinationConfig, {
+      name: 'archive',
+      type: 'file',
+      path: join(base, 'afile', 'archive'),
+    }) as DestinationConfigOf<'file'>;
+    const started = () => fileDestination.create(config, logger);
+    expect(started).toThrow(StartupError);
+    expect(started).toThrow(
+      `destination archive: cannot write to its path ${join(base, 'afile', 'archive')} (ENOTDIR: a file stands where a folder is needed); make it a writable folder, or set its path to one`,
+    );
+  });
+
+  it('writes again once its folder is back, without a restart', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'cdrf-archive-'));
+    const config = v.parse(DestinationConfig, {
+      name: 'archive',
+      type: 'file',
+      path: folder,
+    }) as DestinationConfigOf<'file'>;
+    const archive = fileDestination.create(config, logger);
+    // The folder taken away after the start (a volume unmounted), a file in its place.
+    rmSync(folder, { recursive: true });
+    writeFileSync(folder, 'in the way');
+    const at = new Date('2026-11-24T10:00:00Z');
+    await expect(
+      archive.deliver(eventAt('chub-cdr-incoming-answered', at), { attempt: 1, logger }),
+    ).rejects.toThrow(/ENOTDIR|EEXIST/);
+    rmSync(folder);
+    mkdirSync(folder);
+    await archive.deliver(eventAt('chub-cdr-incoming-missed', at), { attempt: 2, logger });
+    await archive.close();
+    expect(readFileSync(join(folder, '2026-11-24.ndjson'), 'utf8').trimEnd().split('\n')).toHaveLength(1);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ describe('npm run send-example', () => {
     down = await Sink.start();
     down.respond = () => ({ status: 503, body: 'maintenance' });
     archiveDir = mkdtempSync(join(tmpdir(), 'cdrf-example-'));
+    writeFileSync(join(archiveDir, 'afile'), 'in the way');
     // No Redis in this config's reach: the example goes straight to each destination.
     configFile = writeTempConfig(`redis: {url: "redis://127.0.0.1:1"}
 destinations:
@@ -28,6 +29,7 @@ destinations:
   - {name: partner, type: http, url: "${refusing.url}"}
   - {name: flaky, type: http, url: "${down.url}", filter: {kind: event}}
   - {name: archive, type: file, path: "${archiveDir}"}
+  - {name: blocked, type: file, path: "${archiveDir}/afile/archive"}
 `);
   });
   afterAll(async () => {
@@ -47,6 +49,7 @@ destinations:
         /^ {2}flaky {4}failed: HTTP 503: maintenance \(retryable: a delivery would be retried\); its filter would not take this event$/,
       ),
       expect.stringMatching(/^ {2}archive {2}delivered in \d+ ms$/),
+      `  blocked  would not start: cannot write to its path ${archiveDir}/afile/archive (ENOTDIR: a file stands where a folder is needed); make it a writable folder, or set its path to one`,
     ]);
     // Not everything took it.
     expect(code).toBe(1);
@@ -58,7 +61,7 @@ destinations:
     expect(event).toMatchObject({ kind: 'cdr', status: 'answered', direction: 'inbound', provider: 'chub' });
     expect(event.callId).toMatch(/^cdrf-example-/);
     // The archive has it as one line, the same event.
-    const [file] = readdirSync(archiveDir);
+    const [file] = readdirSync(archiveDir).filter((name) => name.endsWith('.ndjson'));
     expect(JSON.parse(readFileSync(join(archiveDir, file ?? ''), 'utf8'))).toEqual(event);
   });
 
@@ -76,7 +79,7 @@ destinations:
   it('says what is wrong with its flags', async () => {
     expect(await sendExample('--destination', 'nope')).toEqual({
       code: 2,
-      output: 'send-example: unknown destination "nope"; one of: crm, partner, flaky, archive',
+      output: 'send-example: unknown destination "nope"; one of: crm, partner, flaky, archive, blocked',
     });
   });
 });

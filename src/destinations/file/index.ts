@@ -1,6 +1,8 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DestinationConfigOf } from '../../config/index.ts';
+import { StartupError } from '../../ops/listen.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
 import { Batcher, keepBusyConcurrency } from '../batcher.ts';
 import type { Destination, DestinationType } from '../types.ts';
@@ -29,6 +31,7 @@ class FileArchive implements Destination {
   constructor(config: FileConfig) {
     this.#folder = config.path;
     this.#batcher = new Batcher({ ...BATCH, flush: (events) => this.#append(events) });
+    assertWritableFolder(config);
   }
 
   deliver(event: CallEvent): Promise<void> {
@@ -42,7 +45,11 @@ class FileArchive implements Destination {
   }
 
   async #append(events: CallEvent[]): Promise<undefined[]> {
-    this.#ready ??= mkdir(this.#folder, { recursive: true });
+    // Tried again by the next batch should it fail: the folder may be back by then.
+    this.#ready ??= mkdir(this.#folder, { recursive: true }).catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
     await this.#ready;
     const byFile = new Map<string, string[]>();
     for (const event of events) {
@@ -65,6 +72,31 @@ class FileArchive implements Destination {
     const file = await open(join(this.#folder, name), 'a');
     this.#handle = { name, file };
     return file;
+  }
+}
+
+/** What stands in the way of writing in a folder, in words. */
+const WHY: Record<string, string> = {
+  ENOTDIR: 'a file stands where a folder is needed',
+  EEXIST: 'a file stands where the folder should be',
+  EACCES: 'this user may not write there',
+  EPERM: 'this user may not write there',
+  EROFS: 'the file system is read-only',
+};
+
+/**
+ * The archive's folder, made if missing and checked writable when its worker starts: a path that
+ * cannot be written stops the start with one line, rather than failing every delivery for a day.
+ */
+function assertWritableFolder(config: FileConfig): void {
+  try {
+    mkdirSync(config.path, { recursive: true });
+    accessSync(config.path, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new StartupError(
+      `destination ${config.name}: cannot write to its path ${config.path} (${code}${WHY[code] ? `: ${WHY[code]}` : ''}); make it a writable folder, or set its path to one`,
+    );
   }
 }
 
