@@ -203,6 +203,14 @@ describe('postgres destination', () => {
     ]);
   });
 
+  it('creates the schema of a schema-qualified table too, when it is missing', async () => {
+    const schema = `s_${hex()}`;
+    schemas.push(schema);
+    const destination = create(config(`${schema}.events`));
+    await destination.deliver(event(loadSample('chub-cdr-incoming-answered')), context);
+    expect(await count(`${schema}.events`)).toBe(1);
+  });
+
   it('writes every TeleCMI sample with typed columns', async () => {
     const table = newTable();
     const destination = create(config(table));
@@ -490,6 +498,18 @@ describe('postgres destination', () => {
       await create(writerConfig).deliver(manyEvents(1)[0] as CallEvent, context);
       expect(await count(table)).toBe(2);
 
+      // No table at all, and no right to create one: says so, and what to do.
+      const absent = `${table}_absent`;
+      const noTable = await deliveryError(
+        create({ ...writerConfig, table: absent }).deliver(manyEvents(1)[0] as CallEvent, context),
+      );
+      expect(noTable.retryable).toBe(true);
+      expect(noTable.message).toBe(
+        `postgres: table ${absent} does not exist and this role may not create it ` +
+          '(permission denied for schema public); have its owner create it (a forwarder that connects as the owner does), ' +
+          'or grant this role CREATE on the schema',
+      );
+
       // An upgrade that writes a column the table lacks (here: one dropped to stand for it).
       await admin.query(`ALTER TABLE ${table} DROP COLUMN voicemail`);
       const upgraded = create(writerConfig);
@@ -505,7 +525,7 @@ describe('postgres destination', () => {
       await upgraded.deliver(manyEvents(1)[0] as CallEvent, context);
       expect(await count(table)).toBe(3);
     } finally {
-      await Promise.allSettled(destinations.splice(-3).map((destination) => destination.close()));
+      await Promise.allSettled(destinations.splice(-4).map((destination) => destination.close()));
       await admin.query(`DROP OWNED BY ${role}`);
       await admin.query(`DROP ROLE ${role}`);
     }

@@ -11,6 +11,7 @@ import {
   createTableStatement,
   indexStatements,
   insertBatchStatement,
+  quoteIdentifier,
   quoteTable,
   TABLE_COLUMNS_QUERY,
   WRITTEN_COLUMNS,
@@ -44,9 +45,12 @@ const ROW_ERROR_CLASSES = new Set(['22', '23', '54']);
 
 /**
  * `CREATE ... IF NOT EXISTS` racing another process: unique_violation (on pg_type), duplicate_table,
- * or duplicate_object (`type "<table>" already exists`, from the table's row type; seen in a test run).
+ * duplicate_object (`type "<table>" already exists`, from the table's row type; seen in a test run),
+ * or duplicate_schema.
  */
-const ALREADY_CREATED = new Set(['23505', '42P07', '42710']);
+const ALREADY_CREATED = new Set(['23505', '42P07', '42710', '42P06']);
+/** `permission denied`: the role may not create what is missing. */
+const INSUFFICIENT_PRIVILEGE = '42501';
 
 /** Rows start with their id (the first column). */
 function compareIds(a: Row | undefined, b: Row | undefined): number {
@@ -162,10 +166,21 @@ class PostgresWarehouse implements Destination {
   async #prepareTable(): Promise<void> {
     const columns = await this.#columns();
     if (columns.size === 0) {
-      await this.#create([
-        createTableStatement(this.#table),
-        ...indexStatements(this.#table).map((i) => i.statement),
-      ]);
+      const schema = this.#table.includes('.') ? this.#table.split('.')[0] : undefined;
+      try {
+        await this.#create([
+          ...(schema ? [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`] : []),
+          createTableStatement(this.#table),
+          ...indexStatements(this.#table).map((i) => i.statement),
+        ]);
+      } catch (error) {
+        if (sqlState(error) !== INSUFFICIENT_PRIVILEGE) throw error;
+        throw new Error(
+          `table ${this.#table} does not exist and this role may not create it (${describe(error)}); ` +
+            'have its owner create it (a forwarder that connects as the owner does), or grant this role CREATE on the schema',
+          { cause: error },
+        );
+      }
       return;
     }
     await this.#addMissingColumns(columns);

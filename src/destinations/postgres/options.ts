@@ -10,7 +10,7 @@ export const PostgresOptions = v.object({
       v.string(),
       v.regex(
         /^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$/,
-        'expected a table name such as telecmi_call_events or schema.table',
+        'expected a lower-case table name such as telecmi_call_events or schema.table (letters a-z, digits and _)',
       ),
     ),
     'telecmi_call_events',
