@@ -4,14 +4,12 @@
  * Serves `/metrics` and `/healthz` on `workers.metricsPort` (default 9464; 0: off), on `workers.metricsHost`.
  */
 import { parseArgs } from 'node:util';
-import { runMain, type Service } from '../src/ops/main.ts';
+import { runMain, type Service, UsageError } from '../src/ops/main.ts';
 import { startMetricsServer } from '../src/ops/metrics.ts';
 import { selectRoles, startWorkers } from '../src/ops/run-workers.ts';
 
-const { values } = parseArgs({ options: { only: { type: 'string' } } });
-
 await runMain('worker', async (config, logger) => {
-  const roles = selectRoles(values.only, config);
+  const roles = selectRoles(flags().only, config);
   const services: Service[] = [];
   // First, so that it is the last to stop: it answers scrapes while the workers wind down.
   if (config.workers.metricsPort > 0)
@@ -19,3 +17,12 @@ await runMain('worker', async (config, logger) => {
   services.push(...startWorkers(config, logger, roles));
   return services;
 });
+
+/** `--only`; an unknown or malformed flag is a usage mistake (one line, exit 2). */
+function flags(): { only?: string } {
+  try {
+    return parseArgs({ options: { only: { type: 'string' } } }).values;
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\nusage: npm run worker [-- --only fanout,NAME,...]`);
+  }
+}

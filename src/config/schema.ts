@@ -21,7 +21,11 @@ const oneOrMany = v.union([nonEmptyText, v.array(nonEmptyText)], 'expected a str
 const digits = v.pipe(
   v.union([v.string(), v.number()], 'expected a string or a number'),
   v.check(
-    (value) => (typeof value === 'string' ? value.trim() !== '' : Number.isSafeInteger(value) && value >= 0),
+    (value) =>
+      typeof value === 'string'
+        ? // As people write numbers: `+44 0000 000000`, `(020) 7946-0958`; at least one digit.
+          /^\+?[\d\s().-]+$/.test(value) && /\d/.test(value)
+        : Number.isSafeInteger(value) && value >= 0,
     'expected digits; quote a long number ("440000000000") so that YAML keeps every digit',
   ),
 );
@@ -314,6 +318,13 @@ export const ForwarderConfig = v.pipe(
           );
         }
       }
+      if (destination.name === FANOUT_ROLE) {
+        destinationIssue(
+          index,
+          'name',
+          `"${FANOUT_ROLE}" names the fan-out (npm run worker -- --only ${FANOUT_ROLE}): choose another name`,
+        );
+      }
       if (seen.has(destination.name)) {
         destinationIssue(
           index,
@@ -325,6 +336,9 @@ export const ForwarderConfig = v.pipe(
     });
   }),
 );
+
+/** What `npm run worker -- --only` calls the fan-out; no destination may take the name. */
+export const FANOUT_ROLE = 'fanout';
 
 export type ForwarderConfig = v.InferOutput<typeof ForwarderConfig>;
 export type DestinationConfig = v.InferOutput<typeof DestinationConfig>;

@@ -1,11 +1,11 @@
-import type { ForwarderConfig } from '../config/index.ts';
+import { FANOUT_ROLE, type ForwarderConfig } from '../config/index.ts';
 import { startDeliveryWorker } from '../delivery/worker.ts';
 import { startFanout } from '../fanout/worker.ts';
 import type { Logger } from './logger.ts';
 import { type Service, UsageError } from './main.ts';
 
 /** The name `--only` uses for the fan-out (ingest queue -> destination queues). */
-export const FANOUT = 'fanout';
+const FANOUT = FANOUT_ROLE;
 
 /**
  * Reads `--only crm,warehouse` into the roles to run; without it, all of them. A name that is

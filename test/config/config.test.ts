@@ -250,6 +250,12 @@ destinations:
     ]);
   });
 
+  it('keeps the name fanout for the fan-out', () => {
+    expect(problems('destinations:\n  - {name: fanout, type: file, path: /tmp/x}\n')).toEqual([
+      'destinations[0].name: "fanout" names the fan-out (npm run worker -- --only fanout): choose another name',
+    ]);
+  });
+
   it('reports duplicate destination names', () => {
     expect(
       problems('destinations:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n'),

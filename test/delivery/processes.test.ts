@@ -107,4 +107,13 @@ describe('worker processes', () => {
       'cdr-forwarder: --only: unknown name(s) nope; expected some of fanout, crm',
     );
   });
+
+  it('an unknown flag stops it with the usage, exit 2, no stack trace', async () => {
+    const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
+    const run = worker('--onyl', 'crm');
+    expect(await run.exited).toBe(2);
+    const lines = run.output().trim().split('\n');
+    expect(lines[0]).toMatch(/^cdr-forwarder: Unknown option '--onyl'/);
+    expect(lines.slice(1)).toEqual(['usage: npm run worker [-- --only fanout,NAME,...]']);
+  });
 });

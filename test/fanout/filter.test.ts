@@ -114,6 +114,15 @@ describe('destination filters', () => {
     expect(problemsOf({ status: 'some_new_status', kind: 'CDR', leg: 'B' })).toEqual([]);
   });
 
+  it('refuses an app id or virtual number that is no number (it would match nothing)', () => {
+    const message = 'expected digits; quote a long number ("440000000000") so that YAML keeps every digit';
+    expect(problemsOf({ appId: 'sales' })).toEqual([`appId: ${message}`]);
+    expect(problemsOf({ virtualNumber: ['main', '+44 0000 000000'] })).toEqual([
+      `virtualNumber.0: ${message}`,
+    ]);
+    expect(problemsOf({ virtualNumber: '(020) 7946-0958' })).toEqual([]);
+  });
+
   it('minAnsweredSec keeps calls answered at least that long', () => {
     expect(select({ minAnsweredSec: 12 }).map((event) => event.answeredSec)).toEqual([15]);
   });
