@@ -5,6 +5,7 @@ import { setImmediate as afterThisLoop } from 'node:timers/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import { isLinkLocalAddress } from '../../config/fields.ts';
+import type { DestinationConfigOf } from '../../config/index.ts';
 import { DeliveryError } from '../types.ts';
 import type { TlsOptions } from './options.ts';
 
@@ -12,7 +13,7 @@ type ResponseHeaders = Record<string, string | string[] | undefined>;
 
 export const USER_AGENT = 'cdr-forwarder';
 /** Error messages quote at most this much of the response body. */
-export const MAX_EXCERPT_BYTES = 1024;
+const MAX_EXCERPT_BYTES = 1024;
 /** Of an error response, only this much is kept (the rest is read and dropped, to reuse the connection). */
 const KEEP_BODY_BYTES = 4 * MAX_EXCERPT_BYTES;
 
@@ -69,15 +70,24 @@ export function bodyExcerpt(bodyText: string): string {
 
 /** OpenSSL's certificate verification failures (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`...). */
 const TLS_VERIFY_CODES = /CERT|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)|SIGNATURE/;
+/** Those that say the issuer is unknown: a private CA, which `tls.ca` adds. */
+const UNKNOWN_ISSUER_CODES =
+  /^(UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)$/;
 
 /**
  * A request that failed before a response arrived (refused, reset, DNS, TLS, timeout): retryable,
  * with a message naming the cause. Only an invalid request (undici refuses its arguments) is permanent.
  */
-export function requestError(error: unknown, timeoutMs: number, timedOut = false): DeliveryError {
+export function requestError(
+  error: unknown,
+  timeoutMs: number,
+  timedOut = false,
+  secrets: readonly string[] = [],
+): DeliveryError {
   const code = errorCode(error);
   const cause = error;
-  const retry = (message: string) => new DeliveryError(message, { retryable: true, cause });
+  // Blanked before the error is made, so that its stack (kept on the job) never had them.
+  const retry = (message: string) => new DeliveryError(redact(message, secrets), { retryable: true, cause });
   if (timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return retry(`timed out after ${timeoutMs} ms`);
   }
@@ -105,7 +115,10 @@ export function requestError(error: unknown, timeoutMs: number, timedOut = false
     case 'ENETDOWN':
       return retry(`host unreachable (${code})`);
     case 'UND_ERR_INVALID_ARG':
-      return new DeliveryError(`invalid request: ${messageOf(error)}`, { retryable: false, cause });
+      return new DeliveryError(redact(`invalid request: ${messageOf(error)}`, secrets), {
+        retryable: false,
+        cause,
+      });
     case LINK_LOCAL_CODE:
       return new DeliveryError(messageOf(error), { retryable: false, cause });
   }
@@ -116,10 +129,11 @@ export function requestError(error: unknown, timeoutMs: number, timedOut = false
       proxyStatus === '407' ? ' (proxy authentication required: check the user and password in proxy)' : '';
     return retry(`the proxy answered HTTP ${proxyStatus} instead of opening a tunnel${hint}`);
   }
-  if (code && TLS_VERIFY_CODES.test(code)) {
+  if (code && UNKNOWN_ISSUER_CODES.test(code)) {
     // The usual cause with a CRM on a company network: its certificate comes from a private CA.
     return retry(`TLS error: ${messageOf(error)} (${code}); a certificate of a private CA needs tls.ca`);
   }
+  if (code && TLS_VERIFY_CODES.test(code)) return retry(`TLS error: ${messageOf(error)} (${code})`);
   if (code?.startsWith('ERR_TLS') || code?.startsWith('ERR_SSL')) {
     return retry(`TLS error: ${messageOf(error)} (${code})`);
   }
@@ -158,8 +172,7 @@ export class JsonEndpoint {
   constructor(url: string, timeoutMs: number, connection: Connection = {}) {
     const { proxy, tls } = connection;
     const { origin, pathname, search } = new URL(url);
-    const proxyPassword = proxy ? decodeURIComponent(new URL(proxy).password) : '';
-    this.#secrets = proxyPassword ? [proxyPassword] : [];
+    this.#secrets = proxySecrets(proxy);
     // Through a proxy, the proxy looks the name up.
     this.#dispatcher = proxy
       ? proxyAgent(proxy, timeoutMs, tls)
@@ -200,9 +213,7 @@ export class JsonEndpoint {
       }
       bodyText = await readSome(response.body);
     } catch (error) {
-      const failure = requestError(error, this.#timeoutMs, signal.aborted);
-      failure.message = redact(failure.message, this.#secrets);
-      throw failure;
+      throw requestError(error, this.#timeoutMs, signal.aborted, this.#secrets);
     }
     await afterThisLoop();
     throw classifyResponse(status, headers, redact(bodyText, [...(req.secrets ?? []), ...this.#secrets]));
@@ -218,12 +229,11 @@ function timeouts(timeoutMs: number) {
 }
 
 /** How a destination reaches its endpoints: straight or through a proxy, with TLS files of its own. */
-export interface Connection {
-  proxy?: string | undefined;
-  tls?: TlsOptions | undefined;
-  /** The destination's `allowLinkLocal`: without it, a name that resolves to one is refused. */
-  allowLinkLocal?: boolean | undefined;
-}
+/**
+ * How a destination connects, as its config says (`allowLinkLocal`: without it, a name that
+ * resolves to a link-local address is refused). Slack has no `tls`.
+ */
+export type Connection = Partial<Pick<DestinationConfigOf<'http'>, 'proxy' | 'tls' | 'allowLinkLocal'>>;
 
 const LINK_LOCAL_CODE = 'ELINKLOCAL';
 
@@ -266,6 +276,12 @@ function tlsOptions(files: TlsOptions) {
     ...(ca !== undefined && { ca: [...rootCertificates, ca] }),
     ...(files.cert !== undefined && { cert: read(files.cert), key: read(files.key) }),
   };
+}
+
+/** The proxy's password, to blank out of error messages (undici's may quote the proxy URL). */
+export function proxySecrets(proxy: string | undefined): string[] {
+  const password = proxy ? decodeURIComponent(new URL(proxy).password) : '';
+  return password ? [password] : [];
 }
 
 /** Requests through an HTTP proxy (`user:password@` in its URL becomes `Proxy-Authorization`). */

@@ -53,12 +53,12 @@ class HttpDestination implements Destination {
     }
     this.#oauth2 =
       config.oauth2 && new OAuth2Token(config.oauth2, { timeoutMs: config.timeoutMs, connection });
+    // The OAuth secrets are read per request: a refresh token the endpoint sends back replaces one.
     this.#secrets = [
       ...Object.values(config.headers)
         .filter((value) => !hasPlaceholder(value))
         .flatMap(credentialsIn),
       ...signingSecrets,
-      ...(this.#oauth2?.secrets ?? []),
     ];
   }
 
@@ -93,7 +93,9 @@ class HttpDestination implements Destination {
         body,
         ...(path === undefined ? {} : { path }),
         deliveredStatuses: this.#config.deliveredStatuses,
-        secrets: authorization ? [...this.#secrets, authorization.token] : this.#secrets,
+        secrets: this.#oauth2
+          ? [...this.#secrets, ...this.#oauth2.secrets, authorization?.token ?? '']
+          : this.#secrets,
       })
       .catch((error: unknown) => {
         throw authorization ? this.#tokenRefused(error, authorization) : error;

@@ -1,6 +1,13 @@
 import { type Dispatcher, request } from 'undici';
 import { DeliveryError } from '../types.ts';
-import { bodyExcerpt, type Connection, dispatcherFor, redact, requestError } from './endpoint.ts';
+import {
+  bodyExcerpt,
+  type Connection,
+  dispatcherFor,
+  proxySecrets,
+  redact,
+  requestError,
+} from './endpoint.ts';
 import type { OAuth2Options } from './options.ts';
 
 /** A token is renewed this long before it expires (at most a tenth of its lifetime)... */
@@ -40,6 +47,8 @@ export class OAuth2Token {
   readonly #where: string;
   /** The destination's proxy or TLS files, when it has them. */
   readonly #dispatcher: Dispatcher;
+  /** The proxy's password, blanked out of a failed request's error. */
+  readonly #proxySecrets: string[];
 
   constructor(
     options: OAuth2Options,
@@ -51,6 +60,7 @@ export class OAuth2Token {
   ) {
     this.#options = options;
     this.#dispatcher = dispatcherFor(connection, timeoutMs);
+    this.#proxySecrets = proxySecrets(connection.proxy);
     const { origin, pathname } = new URL(options.tokenUrl);
     this.#where = `OAuth token request to ${origin}${pathname}`;
     this.#timeoutMs = timeoutMs;
@@ -172,7 +182,7 @@ export class OAuth2Token {
       status = response.statusCode;
       text = await response.body.text();
     } catch (error) {
-      throw requestError(error, this.#timeoutMs, signal.aborted);
+      throw requestError(error, this.#timeoutMs, signal.aborted, this.#proxySecrets);
     }
     if (status < 200 || status >= 300) {
       throw new DeliveryError(`HTTP ${status}: ${bodyExcerpt(redact(text, this.secrets))}`, {
