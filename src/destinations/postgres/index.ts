@@ -13,6 +13,7 @@ import {
   insertBatchStatement,
   quoteIdentifier,
   quoteTable,
+  schemaOf,
   TABLE_COLUMNS_QUERY,
   WRITTEN_COLUMNS,
 } from './table.ts';
@@ -166,18 +167,24 @@ class PostgresWarehouse implements Destination {
   async #prepareTable(): Promise<void> {
     const columns = await this.#columns();
     if (columns.size === 0) {
-      const schema = this.#table.includes('.') ? this.#table.split('.')[0] : undefined;
+      // Only a missing schema is created: CREATE SCHEMA IF NOT EXISTS asks for the right to create
+      // one in the database first, which a role that may create tables in it need not have.
+      const schema = schemaOf(this.#table);
+      const schemaMissing = schema !== undefined && !(await this.#schemaExists(schema));
       try {
         await this.#create([
-          ...(schema ? [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`] : []),
+          ...(schemaMissing ? [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`] : []),
           createTableStatement(this.#table),
           ...indexStatements(this.#table).map((i) => i.statement),
         ]);
       } catch (error) {
         if (sqlState(error) !== INSUFFICIENT_PRIVILEGE) throw error;
+        const right = schemaMissing
+          ? `CREATE on the database (for the schema ${schema})`
+          : 'CREATE on the schema';
         throw new Error(
           `table ${this.#table} does not exist and this role may not create it (${describe(error)}); ` +
-            'have its owner create it (a forwarder that connects as the owner does), or grant this role CREATE on the schema',
+            `have its owner create it (a forwarder that connects as the owner does), or grant this role ${right}`,
           { cause: error },
         );
       }
@@ -185,6 +192,13 @@ class PostgresWarehouse implements Destination {
     }
     await this.#addMissingColumns(columns);
     await this.#addMissingIndexes();
+  }
+
+  async #schemaExists(schema: string): Promise<boolean> {
+    const { rows } = await this.#pool.query<{ found: string | null }>('SELECT to_regnamespace($1) AS found', [
+      quoteIdentifier(schema),
+    ]);
+    return Boolean(rows[0]?.found);
   }
 
   /** The table's columns; none when it does not exist. */

@@ -39,9 +39,15 @@ export function createTableStatement(table: string): string {
   return `CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (\n${columns.join(',\n')}\n)`;
 }
 
+/** The schema of `schema.table`; undefined for a table in the search path's. */
+export function schemaOf(table: string): string | undefined {
+  return table.includes('.') ? table.split('.')[0] : undefined;
+}
+
 /** Each index: its name as `to_regclass` takes it (in the table's schema) and the statement that creates it. */
 export function indexStatements(table: string): { name: string; statement: string }[] {
-  const schema = table.includes('.') ? `${quoteIdentifier(table.split('.')[0] as string)}.` : '';
+  const schemaName = schemaOf(table);
+  const schema = schemaName === undefined ? '' : `${quoteIdentifier(schemaName)}.`;
   return INDEXED_COLUMNS.map((column) => {
     const name = quoteIdentifier(indexName(table, column));
     return {
