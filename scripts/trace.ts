@@ -43,7 +43,7 @@ for (const eventId of eventIds) {
 for (const call of values.call) {
   const trace = await traceCall(config, connection, call);
   allFound &&= trace.events.length > 0;
-  console.log(values.json ? JSON.stringify(trace) : formatCallTrace(trace));
+  console.log(values.json ? JSON.stringify(trace) : formatCallTrace(trace, config.retention.deliveredDays));
 }
 connection.disconnect();
 process.exit(allFound ? 0 : 1);

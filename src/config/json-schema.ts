@@ -86,7 +86,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
     "Events that match every key given here are left out, e.g. {leg: b}: the agents' own CDRs of an incoming call.",
   'destinations[].filter.appId': 'TeleCMI app id(s).',
   'destinations[].filter.virtualNumber':
-    'Virtual number(s) (DIDs), compared by digits only. Quote numbers longer than 15 digits.',
+    'Virtual number(s) (DIDs), compared by digits only. Quote a number beyond 9,007,199,254,740,991 (2^53 - 1).',
   'destinations[].filter.minAnsweredSec': 'answeredSec at least this (a missing value counts as 0).',
   'destinations[].retry':
     'Retry policy: with the defaults, the last attempt comes about a day after the first.',

@@ -129,7 +129,7 @@ export interface CallTrace {
 
 /**
  * Every event of a call, found by the call's id or its conversation's (TeleCMI's `cmiuuid`,
- * `conversation_uuid` or `call_id`) through the index the fan-out keeps for a week. An event the
+ * `conversation_uuid` or `call_id`) through the index the fan-out keeps (`retention.deliveredDays`). An event the
  * fan-out has not reached yet is not listed (`npm run ledger` counts those).
  */
 export async function traceCall(
@@ -143,10 +143,13 @@ export async function traceCall(
   return { call, events };
 }
 
-/** A call's trace as a person reads it: a line for the call, then each event's trace. */
-export function formatCallTrace(trace: CallTrace): string {
+/**
+ * A call's trace as a person reads it: a line for the call, then each event's trace. `keptDays`:
+ * how long the call index lasts (`retention.deliveredDays`).
+ */
+export function formatCallTrace(trace: CallTrace, keptDays: number): string {
   if (trace.events.length === 0)
-    return `call ${trace.call}: no events found (not fanned out yet, or older than a week)`;
+    return `call ${trace.call}: no events found (not fanned out yet, or older than the ${keptDays} days retention.deliveredDays keeps)`;
   const count = `${trace.events.length} event${trace.events.length === 1 ? '' : 's'}`;
   return [`call ${trace.call}: ${count}`, ...trace.events.map(formatTrace)].join('\n\n');
 }

@@ -164,7 +164,8 @@ describe('tracing one event through the forwarder', () => {
     );
     expect(await trace('--call', 'no-such-call')).toEqual({
       code: 1,
-      output: 'call no-such-call: no events found (not fanned out yet, or older than a week)',
+      output:
+        'call no-such-call: no events found (not fanned out yet, or older than the 7 days retention.deliveredDays keeps)',
     });
   });
 
