@@ -19,7 +19,7 @@ export class PlaceholderError extends Error {
   }
 }
 
-export class MissingEnvError extends PlaceholderError {
+class MissingEnvError extends PlaceholderError {
   constructor(
     readonly variable: string,
     path: PathSegment[],

@@ -87,9 +87,12 @@ export const FilterConfig = v.strictObject({
   ),
 });
 
+/** The most `retry.attempts` may be; delivery jobs are made with room for it (see delivery/retry.ts). */
+export const MAX_RETRY_ATTEMPTS = 100;
+
 export const RetryConfig = v.strictObject({
   /** Attempts in all, the first included. With the defaults the last one is about a day after the first. */
-  attempts: v.optional(integer(1, 100), 16),
+  attempts: v.optional(integer(1, MAX_RETRY_ATTEMPTS), 16),
   backoff: v.optional(
     v.picklist(['exponential', 'fixed'], 'expected "exponential" or "fixed"'),
     'exponential',

@@ -111,7 +111,13 @@ export async function replayDeliveries(
 }
 
 /** The line a replay adds to a delivery's log: `replayed at …: it was dead after 3 attempts: HTTP 503: …`. */
-export const REPLAY_NOTE = 'replayed at ';
+const REPLAY_NOTE = 'replayed at ';
+
+/** What a delivery was before a replay, from a line of its log; undefined for any other line. */
+export function replayedFrom(logLine: string): string | undefined {
+  if (!logLine.startsWith(REPLAY_NOTE)) return undefined;
+  return logLine.slice(logLine.indexOf(': ') + 2);
+}
 
 function replayNote(job: Job, state: ReplayState): string {
   const attempts = `${job.attemptsMade} attempt${job.attemptsMade === 1 ? '' : 's'}`;

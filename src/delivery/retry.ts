@@ -1,5 +1,5 @@
 import type { JobsOptions } from 'bullmq';
-import type { RetentionConfig, RetryConfig } from '../config/index.ts';
+import { MAX_RETRY_ATTEMPTS, type RetentionConfig, type RetryConfig } from '../config/index.ts';
 import { DeliveryError } from '../destinations/types.ts';
 
 /** The name of our back-off strategy in job options; the delivery worker implements it. */
@@ -11,7 +11,7 @@ export const BACKOFF_TYPE = 'delivery';
  * is the one of the processes that run it, not of the fan-out that made the job (an older config,
  * in another process).
  */
-export const JOB_ATTEMPTS = 100;
+const JOB_ATTEMPTS = MAX_RETRY_ATTEMPTS;
 
 /** How many attempts a delivery job gets: the destination's, or fewer if the job was made so. */
 export function attemptsOf(job: { opts: { attempts?: number } }, retry: RetryConfig): number {

@@ -43,6 +43,8 @@ export async function backfill(
   const target = config.destinations.find((d) => d.name === destination);
   if (!target) throw new Error(`unknown destination "${destination}"`);
   const prefix = config.redis.prefix;
+  // Looked up before any queue is made: should the scan fail, there is nothing to close.
+  const leftBehind = await destinationsLeftBehind(connection, config);
   const route = routeOf(config, target, connection);
   // Where the events are read from: the ingest queue, every other destination's queue, and the
   // queues left behind by destinations renamed or removed (a renamed one's events, for its new name).
@@ -55,9 +57,7 @@ export async function backfill(
     ...config.destinations
       .filter((d) => d.name !== destination)
       .map((d) => deliveries(routeOf(config, d, connection).queue)),
-    ...(await destinationsLeftBehind(connection, config)).map((name) =>
-      deliveries(new Queue(destinationQueueName(name), { connection, prefix })),
-    ),
+    ...leftBehind.map((name) => deliveries(new Queue(destinationQueueName(name), { connection, prefix }))),
   ];
   const result: BackfillResult = { wanted: 0, missing: 0, added: 0 };
   const seen = new Set<string>();

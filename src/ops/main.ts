@@ -1,7 +1,7 @@
 import { ConfigError, type ForwarderConfig, loadConfig } from '../config/index.ts';
 import { assertRedisReachable, RedisUnreachableError, redisDurabilityWarnings } from '../queue/redis.ts';
-import { StartupError } from './listen.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { StartupError } from './startup-error.ts';
 
 /** A mistake in how the process was started (flags): printed as one line, exit code 2. */
 export class UsageError extends Error {}

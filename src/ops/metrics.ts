@@ -4,8 +4,9 @@ import type { Queue } from 'bullmq';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { queueHoldMs } from '../queue/hold.ts';
 import { INGEST_QUEUE } from '../queue/names.ts';
-import { listenError } from './listen.ts';
+import { EventKind } from '../telecmi/index.ts';
 import type { Logger } from './logger.ts';
+import { listenError } from './startup-error.ts';
 
 /**
  * Every Prometheus metric of the process, defined here and nowhere else, in one registry per
@@ -17,19 +18,23 @@ export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
 /** How a notification was answered (the label `outcome` of `cdrf_notifications_total`). */
-export type NotificationOutcome =
-  | 'queued'
-  | 'duplicate'
-  | 'spooled'
-  | 'invalid'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'too_large'
-  | 'unavailable'
-  | 'error';
+const NOTIFICATION_OUTCOMES = [
+  'queued',
+  'duplicate',
+  'spooled',
+  'invalid',
+  'unauthorized',
+  'forbidden',
+  'too_large',
+  'unavailable',
+  'error',
+] as const;
+export type NotificationOutcome = (typeof NOTIFICATION_OUTCOMES)[number];
+/** The outcomes of a notification that was read, whose kind is known; the others are `unknown`'s. */
+const READ_OUTCOMES: readonly NotificationOutcome[] = ['queued', 'duplicate', 'spooled', 'unavailable'];
 
 /** Why a notification was refused before it was read (`cdrf_auth_refusals_total{reason}`). */
-export type AuthRefusalReason = 'missing_token' | 'wrong_token' | 'address_not_allowed';
+const AUTH_REFUSAL_REASONS = ['missing_token', 'wrong_token', 'address_not_allowed'] as const;
 
 /** What became of one delivery attempt (`cdrf_deliveries_total{outcome}`). */
 export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'failed_permanently';
@@ -149,13 +154,11 @@ export function statusClass(status: number | undefined): StatusClass {
  * 503 too (the example alerts read them). Called by the receiver only: a worker has none.
  */
 export function initReceiverSeries(): void {
-  for (const kind of ['cdr', 'event', 'other'])
-    for (const outcome of ['queued', 'duplicate', 'spooled', 'unavailable'] as const)
-      metrics.notifications.inc({ kind, outcome }, 0);
-  for (const outcome of ['invalid', 'unauthorized', 'forbidden', 'too_large', 'error'] as const)
-    metrics.notifications.inc({ kind: 'unknown', outcome }, 0);
-  for (const reason of ['missing_token', 'wrong_token', 'address_not_allowed'] as const)
-    metrics.authRefusals.inc({ reason }, 0);
+  for (const outcome of NOTIFICATION_OUTCOMES) {
+    const kinds = READ_OUTCOMES.includes(outcome) ? EventKind.options : ['unknown'];
+    for (const kind of kinds) metrics.notifications.inc({ kind, outcome }, 0);
+  }
+  for (const reason of AUTH_REFUSAL_REASONS) metrics.authRefusals.inc({ reason }, 0);
 }
 
 /**
@@ -310,12 +313,10 @@ export async function startMetricsServer(
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(
-        listenError(
-          error,
-          port,
-          host,
-          'set workers.metricsPort (or METRICS_PORT) to a free port for the metrics, or 0 to turn them off',
-        ),
+        listenError(error, port, host, {
+          port: 'set workers.metricsPort (or METRICS_PORT) to a free port for the metrics, or 0 to turn them off',
+          host: 'set workers.metricsHost to one of its addresses, or 0.0.0.0',
+        }),
       );
     });
     server.listen(port, host, () => resolve());

@@ -4,6 +4,7 @@ import { DeliveryError } from '../destinations/types.ts';
 import { compileFilter } from '../fanout/filter.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import type { Logger } from './logger.ts';
+import { StartupError } from './startup-error.ts';
 
 /** How one destination took the example event. */
 export interface ExampleOutcome {
@@ -38,8 +39,8 @@ export async function sendExample(
   try {
     destination = destinationTypeOf(config).create(config, logger);
   } catch (error) {
-    // It would not start (an archive folder it cannot write): said as its worker would say it.
-    const message = (error as Error).message.replace(`destination ${config.name}: `, '');
+    // It would not start (an archive folder it cannot write): why, as its worker would say it.
+    const message = error instanceof StartupError ? error.detail : (error as Error).message;
     return { destination: config.name, delivered: false, ms: ms(), error: message, notStarted: true, wanted };
   }
   try {

@@ -1,7 +1,7 @@
 import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DestinationConfig, ForwarderConfig } from '../config/index.ts';
-import { REPLAY_NOTE } from '../delivery/replay.ts';
+import { replayedFrom } from '../delivery/replay.ts';
 import { attemptsOf } from '../delivery/retry.ts';
 import { compileFilter } from '../fanout/filter.ts';
 import { eventsOfCall } from '../queue/call-index.ts';
@@ -38,7 +38,7 @@ export interface DestinationTrace {
   retryDelayMs?: number;
   /** Held: when the destination's hold (a `Retry-After`, or its circuit breaker) ends (ISO 8601). */
   heldUntil?: string;
-  /** What it was each time it was replayed, oldest first (`replayed at …: it was dead after …`). */
+  /** What it was each time it was replayed, oldest first (`it was dead after 3 attempts: …`). */
   replays?: string[];
 }
 
@@ -173,7 +173,7 @@ async function deliveryTrace(
   const destination = config.name;
   // The destination's own retry policy, as its worker applies it; and what it was before a replay.
   const { logs } = await queue.getJobLogs(job.id as string);
-  const replays = logs.filter((line) => line.startsWith(REPLAY_NOTE));
+  const replays = logs.flatMap((line) => replayedFrom(line) ?? []);
   const attempts = {
     attemptsMade: job.attemptsMade,
     attempts: attemptsOf(job, config.retry),
@@ -278,7 +278,7 @@ function replayed(replays: string[] = []): string {
   const last = replays.at(-1);
   if (last === undefined) return '';
   const times = replays.length === 1 ? 'once' : `${replays.length} times, the last`;
-  return `; replayed ${times}: ${last.replace(/^replayed at \S+: /, '')}`;
+  return `; replayed ${times}: ${last}`;
 }
 
 function duration(ms: number): string {

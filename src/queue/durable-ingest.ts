@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../ops/logger.ts';
-import { metrics } from '../ops/metrics.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import type { IngestResult, IngestWriter } from './ingest.ts';
 import type { Spool } from './spool.ts';
@@ -24,12 +23,24 @@ export class DurableIngest {
   readonly #redis: Redis;
   readonly #logger: Logger;
   readonly #timer: NodeJS.Timeout;
+  readonly #onDuplicates: (count: number) => void;
 
-  constructor(writer: IngestWriter, spool: Spool, redis: Redis, logger: Logger) {
+  /**
+   * `onDuplicates`: told how many drained notifications turned out to be resends of stored ones
+   * (answered `duplicate: false` while Redis could not tell), for the receiver's count.
+   */
+  constructor(
+    writer: IngestWriter,
+    spool: Spool,
+    redis: Redis,
+    logger: Logger,
+    onDuplicates: (count: number) => void = () => {},
+  ) {
     this.#writer = writer;
     this.#spool = spool;
     this.#redis = redis;
     this.#logger = logger;
+    this.#onDuplicates = onDuplicates;
     redis.on('ready', () => void this.drain());
     this.#timer = setInterval(() => void this.drain(), DRAIN_EVERY_MS);
     this.#timer.unref();
@@ -63,8 +74,7 @@ export class DurableIngest {
         const results = await Promise.all(events.map((event) => this.#writer.write(event)));
         duplicates += results.filter((result) => result.duplicate).length;
       });
-      // Resends of notifications stored before the outage, answered while Redis could not tell.
-      if (duplicates > 0) metrics.duplicates.inc(duplicates);
+      if (duplicates > 0) this.#onDuplicates(duplicates);
       if (moved > 0) this.#logger.info({ events: moved, duplicates }, 'spool drained into the queue');
       return moved;
     } catch (error) {

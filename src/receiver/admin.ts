@@ -121,12 +121,6 @@ const REFUSED = {
   delay: "changing a delivery's delay (promote sends it now)",
 } as const;
 
-/** Limits the config sets for each destination, which the dashboard would override behind its back. */
-const CONFIGURED = {
-  rateLimit: 'rateLimit',
-  concurrency: 'concurrency',
-} as const;
-
 /**
  * Bull Board offers actions that would drop or alter call records that were acknowledged to
  * TeleCMI: empty or obliterate a queue, remove a job still waiting or in flight, remove an ingest
@@ -165,10 +159,11 @@ function guardRecords(
   app.post(`${api}/add`, (c) => refuse(c, REFUSED.add));
   app.patch(`${api}/:jobId/update-data`, (c) => refuse(c, REFUSED.edit));
   app.patch(`${api}/:jobId/delay`, (c) => refuse(c, REFUSED.delay));
-  const configured = (c: Context, key: keyof typeof CONFIGURED) =>
+  // Limits the config sets for each destination, which the dashboard would override behind its back.
+  const configured = (c: Context, key: 'rateLimit' | 'concurrency') =>
     c.json(
       {
-        error: `refused: the config sets ${CONFIGURED[key]} for each destination (destinations[].${CONFIGURED[key]}); change it there and restart its workers`,
+        error: `refused: the config sets ${key} for each destination (destinations[].${key}); change it there and restart its workers`,
       },
       403,
     );

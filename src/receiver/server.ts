@@ -4,9 +4,9 @@ import { serve } from '@hono/node-server';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ForwarderConfig } from '../config/index.ts';
-import { listenError } from '../ops/listen.ts';
 import type { Logger } from '../ops/logger.ts';
-import { watchQueues, watchSpoolDepth } from '../ops/metrics.ts';
+import { metrics, watchQueues, watchSpoolDepth } from '../ops/metrics.ts';
+import { listenError } from '../ops/startup-error.ts';
 import { DurableIngest } from '../queue/durable-ingest.ts';
 import { type IngestJobData, IngestWriter, ingestQueue } from '../queue/ingest.ts';
 import { destinationQueueName, destinationsLeftBehind } from '../queue/names.ts';
@@ -56,7 +56,9 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
   const queue = ingestQueue(redis, config.redis.prefix, config.retention);
   queue.on('error', () => {});
   const writer = new IngestWriter(queue, writes, { dedupeWindowMs: config.receiver.dedupeWindowSec * 1000 });
-  const ingest = new DurableIngest(writer, new Spool(config.receiver.spoolDir), writes, logger);
+  const ingest = new DurableIngest(writer, new Spool(config.receiver.spoolDir), writes, logger, (count) =>
+    metrics.duplicates.inc(count),
+  );
   watchSpoolDepth(() => ingest.spoolDepth);
   // A spool left by an earlier run (Redis was down when it stopped) goes to the queue first.
   await ingest.drain();
@@ -119,12 +121,10 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
     );
     s.once('error', (error: NodeJS.ErrnoException) =>
       reject(
-        listenError(
-          error,
-          config.receiver.port,
-          config.receiver.host,
-          'set PORT or receiver.port to a free port',
-        ),
+        listenError(error, config.receiver.port, config.receiver.host, {
+          port: 'set PORT or receiver.port to a free port',
+          host: 'set receiver.host to one of its addresses, or 0.0.0.0',
+        }),
       ),
     );
   });

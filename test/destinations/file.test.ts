@@ -6,7 +6,7 @@ import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { DestinationConfig, type DestinationConfigOf } from '../../src/config/index.ts';
 import { fileDestination } from '../../src/destinations/file/index.ts';
-import { StartupError } from '../../src/ops/listen.ts';
+import { StartupError } from '../../src/ops/startup-error.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
 import { listSamples, sampleEvent } from '../helpers/samples.ts';
 

@@ -2,7 +2,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DestinationConfigOf } from '../../config/index.ts';
-import { StartupError } from '../../ops/listen.ts';
+import { StartupError } from '../../ops/startup-error.ts';
 import type { CallEvent } from '../../telecmi/index.ts';
 import { Batcher, keepBusyConcurrency } from '../batcher.ts';
 import type { Destination, DestinationType } from '../types.ts';
@@ -95,7 +95,8 @@ function assertWritableFolder(config: FileConfig): void {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new StartupError(
-      `destination ${config.name}: cannot write to its path ${config.path} (${code}${WHY[code] ? `: ${WHY[code]}` : ''}); make it a writable folder, or set its path to one`,
+      `cannot write to its path ${config.path} (${code}${WHY[code] ? `: ${WHY[code]}` : ''}); make it a writable folder, or set its path to one`,
+      `destination ${config.name}`,
     );
   }
 }

@@ -13,15 +13,15 @@ const SigningSecret = v.pipe(
   v.transform((text) => (text === '' ? undefined : text)),
 );
 
+/** What no header value can carry: control characters other than tab. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: exactly what a header cannot carry
+const HEADER_CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
 /**
  * An OAuth 2 access token for every request (`Authorization: <tokenPrefix> <token>`), fetched from
  * `tokenUrl` with the client credentials grant, or the refresh token grant when `refreshToken` is
  * set (Zoho CRM's self client), and cached until shortly before it expires.
  */
-/** What no header value can carry: control characters other than tab. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: exactly what a header cannot carry
-const HEADER_CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
-
 export const OAuth2Options = v.strictObject({
   tokenUrl: urlWithScheme(['http', 'https']),
   clientId: nonEmptyText,
