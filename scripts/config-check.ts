@@ -67,23 +67,15 @@ function describeFilter(filter: FilterConfig): string {
 
 /** "cdr, status missed, direction inbound", or undefined for no key. */
 function describeKeys(filter: Omit<FilterConfig, 'not'>): string | undefined {
-  const any = (value: string | string[]) => (Array.isArray(value) ? value.join(' or ') : value);
+  const any = (value: unknown) => [value].flat().join(' or ');
   const parts: string[] = [];
-  if (filter.kind !== undefined) parts.push(any(filter.kind));
-  for (const key of [
-    'status',
-    'direction',
-    'leg',
-    'team',
-    'user',
-    'provider',
-    'appId',
-    'virtualNumber',
-  ] as const) {
-    const value = filter[key];
-    if (value !== undefined) parts.push(`${key} ${any(value)}`);
+  // In the schema's order: kind first.
+  for (const [key, value] of Object.entries(filter)) {
+    if (value === undefined) continue;
+    if (key === 'kind') parts.push(any(value));
+    else if (key === 'minAnsweredSec') parts.push(`answered ${value} s or more`);
+    else parts.push(`${key} ${any(value)}`);
   }
-  if (filter.minAnsweredSec !== undefined) parts.push(`answered ${filter.minAnsweredSec} s or more`);
   return parts.length > 0 ? parts.join(', ') : undefined;
 }
 
