@@ -12,6 +12,10 @@ import { listSamples, sampleEvent } from '../helpers/samples.ts';
 
 const logger = pino({ level: 'silent' });
 
+function archiveConfig(path: string): DestinationConfigOf<'file'> {
+  return v.parse(DestinationConfig, { name: 'archive', type: 'file', path }) as DestinationConfigOf<'file'>;
+}
+
 function eventAt(name: string, receivedAt: Date): CallEvent {
   return sampleEvent(name, { receivedAt });
 }
@@ -19,11 +23,7 @@ function eventAt(name: string, receivedAt: Date): CallEvent {
 describe('file destination', () => {
   it('appends one JSON line per event to one file per UTC day', async () => {
     const folder = join(mkdtempSync(join(tmpdir(), 'cdrf-archive-')), 'nested', 'archive');
-    const config = v.parse(DestinationConfig, {
-      name: 'archive',
-      type: 'file',
-      path: folder,
-    }) as DestinationConfigOf<'file'>;
+    const config = archiveConfig(folder);
     const archive = fileDestination.create(config, logger);
     const day1 = new Date('2026-11-23T23:59:59.500Z');
     const day2 = new Date('2026-11-24T00:00:00.100Z');
@@ -42,11 +42,7 @@ describe('file destination', () => {
 
   it('keeps appending across restarts', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'cdrf-archive-'));
-    const config = v.parse(DestinationConfig, {
-      name: 'archive',
-      type: 'file',
-      path: folder,
-    }) as DestinationConfigOf<'file'>;
+    const config = archiveConfig(folder);
     const at = new Date('2026-11-24T10:00:00Z');
     for (const name of ['chub-cdr-incoming-answered', 'chub-cdr-incoming-missed']) {
       const archive = fileDestination.create(config, logger);
@@ -60,11 +56,7 @@ describe('file destination', () => {
   it('will not start on a folder it cannot write, saying why and which key to change', () => {
     const base = mkdtempSync(join(tmpdir(), 'cdrf-archive-'));
     writeFileSync(join(base, 'afile'), 'not a folder');
-    const config = v.parse(DestinationConfig, {
-      name: 'archive',
-      type: 'file',
-      path: join(base, 'afile', 'archive'),
-    }) as DestinationConfigOf<'file'>;
+    const config = archiveConfig(join(base, 'afile', 'archive'));
     const started = () => fileDestination.create(config, logger);
     expect(started).toThrow(StartupError);
     expect(started).toThrow(
@@ -74,11 +66,7 @@ describe('file destination', () => {
 
   it('writes again once its folder is back, without a restart', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'cdrf-archive-'));
-    const config = v.parse(DestinationConfig, {
-      name: 'archive',
-      type: 'file',
-      path: folder,
-    }) as DestinationConfigOf<'file'>;
+    const config = archiveConfig(folder);
     const archive = fileDestination.create(config, logger);
     // The folder taken away after the start (a volume unmounted), a file in its place.
     rmSync(folder, { recursive: true });
