@@ -79,6 +79,14 @@ export function startDeliveryWorker(
   const worker = new Worker<CallEvent>(
     destinationQueueName(name),
     async (job, token) => {
+      // Out of attempts already: the policy was lowered since its last one. Dead now, no request.
+      if (job.attemptsMade > 0 && job.attemptsMade >= attemptsOf(job, destinationConfig.retry)) {
+        log.warn(
+          { eventId: job.data.id, attempts: job.attemptsMade, outcome: 'dead' },
+          'delivery out of attempts',
+        );
+        throw new UnrecoverableError(job.failedReason || 'out of attempts');
+      }
       while (probe) await probe;
       if (holdUntil > Date.now() && token) {
         // Back to the queue until the hold ends, without spending an attempt.

@@ -232,6 +232,37 @@ destinations:
     }
   });
 
+  it('a delivery already past a lowered retry.attempts goes dead without another request', async () => {
+    const crm = await sink();
+    crm.respond = () => ({ status: 503, body: 'down' });
+    running.pipeline = await startPipeline(
+      `destinations:\n  - {name: crm, type: http, url: "${crm.url}", retry: {attempts: 5, delayMs: 60000}}\n`,
+      { roles: 'fanout' },
+    );
+    const p = running.pipeline;
+    const [crmConfig] = p.config.destinations;
+    if (!crmConfig) throw new Error('the config has no destination');
+    const { id } = (await p.post(loadSample('chub-cdr-incoming-answered'))).body;
+    const first = startDeliveryWorker(p.config, crmConfig, silentLogger);
+    await waitFor(async () => (await p.queue('crm').getDelayedCount()) === 1, 10_000);
+    await first.close();
+    expect(crm.requests).toHaveLength(1);
+    // Restarted with 1 attempt: the retry falls due, and the delivery is dead at once.
+    await (await p.queue('crm').getJob(`${id}.crm`))?.promote();
+    const lowered = startDeliveryWorker(
+      p.config,
+      { ...crmConfig, retry: { ...crmConfig.retry, attempts: 1 } },
+      silentLogger,
+    );
+    try {
+      await waitFor(async () => (await p.queue('crm').getFailedCount()) === 1, 10_000);
+    } finally {
+      await lowered.close();
+    }
+    expect(crm.requests).toHaveLength(1);
+    expect((await p.queue('crm').getJob(`${id}.crm`))?.failedReason).toBe('HTTP 503: down');
+  });
+
   it('retention: delivered deliveries and ingest jobs are trimmed to their limits; the call index lasts deliveredDays', async () => {
     const crm = await sink();
     const p = await pipeline(`
