@@ -20,9 +20,15 @@ await runMain('worker', async (config, logger) => {
 
 /** `--only`; an unknown or malformed flag is a usage mistake (one line, exit 2). */
 function flags(): { only?: string } {
+  let values: { only?: string };
   try {
-    return parseArgs({ options: { only: { type: 'string' } } }).values;
+    values = parseArgs({ options: { only: { type: 'string' } } }).values;
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\nusage: npm run worker [-- --only fanout,NAME,...]`);
   }
+  // `npm run worker --only crm` (no `--`): npm takes the flag for itself and would run everything.
+  const swallowed = process.env.npm_config_only;
+  if (values.only === undefined && swallowed)
+    throw new UsageError(`npm took --only for itself: write npm run worker -- --only ${swallowed}`);
+  return values;
 }

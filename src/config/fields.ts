@@ -134,3 +134,12 @@ export function isLinkLocalUrl(text: string): boolean {
   }
   return METADATA_HOSTS.has(host) || isLinkLocalAddress(host);
 }
+
+/**
+ * A secret from an environment variable often ends in the newline of the file it was read from
+ * (`TOKEN=$(cat token.txt)`): it would never match what a sender presents.
+ */
+export const noLineBreak = v.check(
+  (text: string) => !/[\r\n]/.test(text),
+  'holds a line break (an environment variable with its trailing newline?)',
+);

@@ -4,7 +4,16 @@ import { HttpOptions } from '../destinations/http/options.ts';
 import { PostgresOptions } from '../destinations/postgres/options.ts';
 import { SlackOptions } from '../destinations/slack/options.ts';
 import { EventKind, Leg, Provider } from '../telecmi/call-event.ts';
-import { boolean, cidr, integer, isLinkLocalUrl, name, nonEmptyText, urlWithScheme } from './fields.ts';
+import {
+  boolean,
+  cidr,
+  integer,
+  isLinkLocalUrl,
+  name,
+  noLineBreak,
+  nonEmptyText,
+  urlWithScheme,
+} from './fields.ts';
 
 /**
  * The configuration file, as one valibot schema: it validates the YAML, gives the types
@@ -169,6 +178,7 @@ export const RedisConfig = v.strictObject({
 
 const secretToken = v.pipe(
   v.string(),
+  noLineBreak,
   v.check(
     (text) => text === '' || text.length >= 16,
     'expected at least 16 characters (or empty for no token)',
@@ -231,6 +241,7 @@ export const AdminConfig = v.strictObject({
   password: v.optional(
     v.pipe(
       v.string('expected a string'),
+      noLineBreak,
       v.transform((text) => (text === '' ? undefined : text)),
     ),
   ),

@@ -198,7 +198,7 @@ export function formatLedger(ledger: Ledger): string {
     '',
     ledger.balanced
       ? 'balanced: every received event is delivered, dead, pending or still in the spool'
-      : 'NOT balanced: some received events reached no destination that wants them (see "missing", "fan-out failed" and destinations not in the config)',
+      : 'NOT balanced: some received events reached no destination that wants them (see "missing", "fan-out failed" and destinations not in the config; a destination added or widened later: npm run backfill -- --destination NAME)',
   ];
   return lines.join('\n');
 }

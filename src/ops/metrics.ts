@@ -314,7 +314,7 @@ export async function startMetricsServer(
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(
         listenError(error, port, host, {
-          port: 'set workers.metricsPort (or METRICS_PORT) to a free port for the metrics, or 0 to turn them off',
+          port: 'set workers.metricsPort (METRICS_PORT where the config does not set it) to a free port for the metrics, or 0 to turn them off',
           host: 'set workers.metricsHost to one of its addresses, or 0.0.0.0',
         }),
       );

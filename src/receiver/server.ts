@@ -122,7 +122,7 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
     s.once('error', (error: NodeJS.ErrnoException) =>
       reject(
         listenError(error, config.receiver.port, config.receiver.host, {
-          port: 'set PORT or receiver.port to a free port',
+          port: 'set receiver.port (PORT where the config does not set it) to a free port',
           host: 'set receiver.host to one of its addresses, or 0.0.0.0',
         }),
       ),

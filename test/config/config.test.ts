@@ -250,6 +250,25 @@ destinations:
     ]);
   });
 
+  it('refuses a token, password or signing secret with a trailing newline (it would never match)', () => {
+    const env = {
+      TOKEN: 'a-token-of-24-characters\n',
+      PASSWORD: 'pw\n',
+      SECRET: 'whsec_U0lHTklOR1NFQ1JFVDE=\n',
+    };
+    const message = 'holds a line break (an environment variable with its trailing newline?)';
+    expect(
+      problems(
+        'receiver: {token: "${TOKEN}"}\nadmin: {password: "${PASSWORD}"}\ndestinations:\n  - {name: crm, type: http, url: "http://crm.example/hook", signingSecret: "${SECRET}"}\n',
+        env,
+      ),
+    ).toEqual([
+      `receiver.token: ${message}`,
+      `admin.password: ${message}`,
+      `destinations[0].signingSecret: ${message}`,
+    ]);
+  });
+
   it('keeps the name fanout for the fan-out', () => {
     expect(problems('destinations:\n  - {name: fanout, type: file, path: /tmp/x}\n')).toEqual([
       'destinations[0].name: "fanout" names the fan-out (npm run worker -- --only fanout): choose another name',

@@ -30,8 +30,8 @@ async function setup(destinations: string) {
     return created;
   };
   const spawned: Spawned[] = [];
-  const worker = (...args: string[]) => {
-    const run = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: config }, args);
+  const worker = (args: string[] = [], env: Record<string, string> = {}) => {
+    const run = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: config, ...env }, args);
     spawned.push(run);
     return run;
   };
@@ -88,7 +88,7 @@ describe('worker processes', () => {
     const { queue, worker } = await setup(
       `  - {name: crm, type: http, url: "${crm.url}"}\n  - {name: chat, type: http, url: "${chat.url}"}\n`,
     );
-    const run = worker('--only', 'fanout,crm');
+    const run = worker(['--only', 'fanout,crm']);
     const call = sampleEvent('chub-cdr-incoming-missed');
     await queue(INGEST_QUEUE).add(call.kind, call, { jobId: `${call.id}-x` });
     await waitFor(() => crm.requests.length === 1, 20_000);
@@ -101,16 +101,25 @@ describe('worker processes', () => {
 
   it('--only with an unknown name stops with a message listing the names', async () => {
     const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
-    const run = worker('--only', 'crm,nope');
+    const run = worker(['--only', 'crm,nope']);
     expect(await run.exited).toBe(2);
     expect(run.output().trim()).toBe(
       'cdr-forwarder: --only: unknown name(s) nope; expected some of fanout, crm',
     );
   });
 
+  it('--only without the -- that passes it through npm: says so instead of running everything', async () => {
+    const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
+    const run = worker([], { npm_config_only: 'crm' });
+    expect(await run.exited).toBe(2);
+    expect(run.output().trim()).toBe(
+      'cdr-forwarder: npm took --only for itself: write npm run worker -- --only crm',
+    );
+  });
+
   it('an unknown flag stops it with the usage, exit 2, no stack trace', async () => {
     const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
-    const run = worker('--onyl', 'crm');
+    const run = worker(['--onyl', 'crm']);
     expect(await run.exited).toBe(2);
     const lines = run.output().trim().split('\n');
     expect(lines[0]).toMatch(/^cdr-forwarder: Unknown option '--onyl'/);

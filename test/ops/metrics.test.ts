@@ -207,7 +207,7 @@ destinations:
       expect(await worker.exited).toBe(1);
       expect(worker.output().trim()).toBe(
         `cdr-forwarder: port ${port} (127.0.0.1) is in use, by another program or another cdr-forwarder: ` +
-          'set workers.metricsPort (or METRICS_PORT) to a free port for the metrics, or 0 to turn them off',
+          'set workers.metricsPort (METRICS_PORT where the config does not set it) to a free port for the metrics, or 0 to turn them off',
       );
     } finally {
       taken.close();

@@ -63,7 +63,7 @@ describe('the receiver process', () => {
       const run = spawnEntry('workers/receiver.ts', { FORWARDER_CONFIG: config, LOG_LEVEL: 'warn' });
       expect(await run.exited).toBe(1);
       expect(run.output().trim()).toBe(
-        `cdr-forwarder: port ${port} (127.0.0.1) is in use, by another program or another cdr-forwarder: set PORT or receiver.port to a free port`,
+        `cdr-forwarder: port ${port} (127.0.0.1) is in use, by another program or another cdr-forwarder: set receiver.port (PORT where the config does not set it) to a free port`,
       );
       await deletePrefix(REDIS_URL, prefix);
     } finally {

@@ -1,13 +1,15 @@
 import * as v from 'valibot';
-import { integer, nonEmptyText, pemFile, proxyUrl, urlWithScheme } from '../../config/fields.ts';
+import { integer, noLineBreak, nonEmptyText, pemFile, proxyUrl, urlWithScheme } from '../../config/fields.ts';
 import { Template } from '../template-schema.ts';
 import { hasPlaceholderInOrigin } from './url.ts';
 
 /** A Standard Webhooks secret; empty (an unset `${SECRET:-}`) means none. */
 const SigningSecret = v.pipe(
   v.string(),
+  noLineBreak,
   v.check(
-    (text) => text === '' || /^whsec_[A-Za-z0-9+/=]{8,}$/.test(text),
+    // A trailing newline is the check above's to name.
+    (text) => text === '' || /^whsec_[A-Za-z0-9+/=]{8,}$/.test(text.replace(/[\r\n]+$/, '')),
     'expected a Standard Webhooks secret: whsec_ then base64 (or empty for none)',
   ),
   v.transform((text) => (text === '' ? undefined : text)),
