@@ -1,4 +1,4 @@
-import { DelayedError, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { DestinationConfig, ForwarderConfig } from '../config/index.ts';
 import { destinationTypeOf } from '../destinations/registry.ts';
 import { DeliveryError } from '../destinations/types.ts';
@@ -16,6 +16,9 @@ import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { maskNumbersInError } from '../telecmi/mask.ts';
 import { attemptsOf, BACKOFF_TYPE, retryDelayMs } from './retry.ts';
+
+/** A hold set by a failure with no `Retry-After` (a failed OAuth token request). */
+const HELD_AFTER_FAILURE = 'destination held after a failure: no deliveries to it until then';
 
 export interface RunningDelivery {
   name: string;
@@ -64,6 +67,11 @@ export function startDeliveryWorker(
       log.warn({ err: holdError.message }, 'could not share the hold with other workers'),
     );
   }
+  /** Back to the queue until the hold ends, without spending an attempt. */
+  async function waitOutHold(job: Job<CallEvent>, token: string): Promise<never> {
+    await job.moveToDelayed(Math.max(holdUntil, Date.now()), token);
+    throw new DelayedError();
+  }
   const breaker = destinationConfig.circuitBreaker;
   /** Retryable failures since the last answer that was not one (this process's). */
   let failuresInARow = 0;
@@ -88,11 +96,7 @@ export function startDeliveryWorker(
         throw new UnrecoverableError(job.failedReason || 'out of attempts');
       }
       while (probe) await probe;
-      if (holdUntil > Date.now() && token) {
-        // Back to the queue until the hold ends, without spending an attempt.
-        await job.moveToDelayed(holdUntil, token);
-        throw new DelayedError();
-      }
+      if (holdUntil > Date.now() && token) await waitOutHold(job, token);
       let probeAnswered: (() => void) | undefined;
       if (circuitOpen())
         probe = new Promise<void>((resolve) => {
@@ -130,14 +134,9 @@ export function startDeliveryWorker(
       } catch (error) {
         if (error instanceof DeliveryError && error.held && token) {
           // Not its own failure (it waited on another delivery's request): back until the hold ends.
-          await hold(
-            error.retryAfterMs ?? 0,
-            'destination held after a failure: no deliveries to it until then',
-            {},
-          );
+          await hold(error.retryAfterMs ?? 0, HELD_AFTER_FAILURE, {});
           log.debug({ eventId: event.id, err: error.message }, 'delivery held');
-          await job.moveToDelayed(Date.now() + (error.retryAfterMs ?? 0), token);
-          throw new DelayedError();
+          await waitOutHold(job, token);
         }
         // The error is kept on the job (trace, the dashboard): numbers an answer quoted are masked
         // there as in the logs.
@@ -158,7 +157,7 @@ export function startDeliveryWorker(
           await hold(
             Math.min(waitMs, destinationConfig.retry.maxDelayMs),
             status === undefined
-              ? 'destination held after this failure: no deliveries to it until then'
+              ? HELD_AFTER_FAILURE
               : 'destination asked to wait (Retry-After): no deliveries to it until then',
             { status },
           );

@@ -1,5 +1,5 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { maskNumbersInText } from '../telecmi/mask.ts';
+import { maskNumbersInValue } from '../telecmi/mask.ts';
 import { redactUrl } from './redact.ts';
 
 export type { Logger };
@@ -68,16 +68,6 @@ function redactSecrets<T extends Record<string, unknown>>(object: T, depth = 0):
   return (copy ?? object) as T;
 }
 
-/** Every string in an (already serialised) error, with phone numbers masked. */
-function maskStrings(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return maskNumbersInText(value);
-  if (depth > 3 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((item) => maskStrings(item, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) out[key] = maskStrings(item, depth + 1);
-  return out;
-}
-
 /**
  * JSON lines on stdout; the level comes from LOG_LEVEL (default info). Secrets are redacted by key
  * (`token`, `password`, `headers`, `webhookUrl`, URL passwords, …), and phone numbers that an
@@ -89,7 +79,7 @@ export function createLogger(bindings: Record<string, unknown> = {}, options: Lo
     const serialised = err instanceof Error ? pino.stdSerializers.err(err) : err;
     // The error is one level down from the log object.
     const redacted = isPlainObject(serialised) ? redactSecrets(serialised, 1) : serialised;
-    return options.showNumbers ? redacted : maskStrings(redacted);
+    return options.showNumbers ? redacted : maskNumbersInValue(redacted, { maxDepth: 3 });
   };
   const settings: pino.LoggerOptions = {
     level: options.level ?? process.env.LOG_LEVEL ?? 'info',

@@ -52,3 +52,25 @@ export function maskNumbersInError(error: Error): void {
   error.message = maskNumbersInText(error.message);
   if (error.stack) error.stack = maskNumbersInText(error.stack);
 }
+
+/**
+ * A value with the phone numbers in it masked, wherever they stand: in every string (as
+ * {@link maskNumbersInText}) and, with `wholeNumbers`, any integer of 7 or more digits. Objects and
+ * lists are copied down to `maxDepth` levels; deeper ones are left as they are.
+ */
+export function maskNumbersInValue(
+  value: unknown,
+  options: { maxDepth: number; wholeNumbers?: boolean },
+  depth = 0,
+): unknown {
+  if (typeof value === 'string') return maskNumbersInText(value);
+  if (typeof value === 'number')
+    return options.wholeNumbers && Number.isInteger(value) && value >= 1e6
+      ? maskNumber(String(value))
+      : value;
+  if (depth > options.maxDepth || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => maskNumbersInValue(item, options, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, maskNumbersInValue(item, options, depth + 1)]),
+  );
+}

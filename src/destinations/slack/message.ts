@@ -1,6 +1,6 @@
 import type { CallEvent } from '../../telecmi/index.ts';
 import { MAX_JSON_DEPTH } from '../../telecmi/index.ts';
-import { maskNumber, maskNumbersInText } from '../../telecmi/mask.ts';
+import { maskNumber, maskNumbersInValue } from '../../telecmi/mask.ts';
 
 /**
  * The built-in Slack message: a Block Kit payload with a one-line headline, a few fields and the
@@ -51,6 +51,10 @@ export function slackMessage(event: CallEvent, options: SlackMessageOptions): Sl
  * The event with its phone numbers masked, canonical and raw: what a custom template is rendered
  * against when `maskNumbers` is on.
  */
+/** Free-form values (JSON of any depth): their text, and whole numbers of 7 or more digits. */
+const maskNumbersIn = (value: unknown) =>
+  maskNumbersInValue(value, { maxDepth: MAX_JSON_DEPTH, wholeNumbers: true });
+
 export function maskEventNumbers(event: CallEvent): CallEvent {
   // The callee of an incoming PIOPIY call is the virtual number itself: the business's line.
   const mask = (value: string | null) =>
@@ -61,7 +65,7 @@ export function maskEventNumbers(event: CallEvent): CallEvent {
     if ((typeof value === 'string' || typeof value === 'number') && String(value) !== event.virtualNumber)
       raw[key] = maskNumber(String(value));
   }
-  for (const key of RAW_FREE_FORM_FIELDS) raw[key] = maskNumbersIn(raw[key]);
+  for (const key of RAW_FREE_FORM_FIELDS) if (key in raw) raw[key] = maskNumbersIn(raw[key]);
   return {
     ...event,
     from: mask(event.from),
@@ -71,18 +75,6 @@ export function maskEventNumbers(event: CallEvent): CallEvent {
     extraParams: maskNumbersIn(event.extraParams),
     raw,
   };
-}
-
-/** Phone numbers masked anywhere in a free-form value: in its text, and numbers of 7+ digits. */
-function maskNumbersIn(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return maskNumbersInText(value);
-  if (typeof value === 'number')
-    return Number.isInteger(value) && value >= 1e6 ? maskNumber(String(value)) : value;
-  if (depth > MAX_JSON_DEPTH || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((item) => maskNumbersIn(item, depth + 1));
-  return Object.fromEntries(
-    Object.entries(value).map(([key, item]) => [key, maskNumbersIn(item, depth + 1)]),
-  );
 }
 
 /** International numbers arrive without `+` (`440000000001`); extensions and national numbers stay as they are. */
