@@ -5,6 +5,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { ConfigError, type ForwarderConfig, loadConfig } from '../src/config/index.ts';
+import { exitOnHelp } from '../src/ops/main.ts';
 import { assertRedisReachable, producerConnection, RedisUnreachableError } from '../src/queue/redis.ts';
 
 export function fail(tool: string, message: string, code = 2): never {
@@ -12,12 +13,16 @@ export function fail(tool: string, message: string, code = 2): never {
   process.exit(code);
 }
 
-/** The command's flags; an unknown or malformed one stops it with the message and `usage`. */
+/**
+ * The command's flags; an unknown or malformed one stops it with the message and `usage`, `--help`
+ * prints `usage`.
+ */
 export function flagsOrFail<const T extends NonNullable<ParseArgsConfig['options']>>(
   tool: string,
   options: T,
   usage: string,
 ) {
+  exitOnHelp(`usage: ${usage}`);
   try {
     return parseArgs({ options }).values;
   } catch (error) {

@@ -18,7 +18,11 @@ import {
 } from '../src/config/index.ts';
 import { formatPath, interpolateTree, type PathSegment } from '../src/config/interpolate.ts';
 import { destinationTypeOf } from '../src/destinations/registry.ts';
+import { exitOnHelp } from '../src/ops/main.ts';
 
+exitOnHelp(
+  'usage: npm run config:check [-- FILE]   (default: $FORWARDER_CONFIG, else config/forwarder.yaml)',
+);
 const file = process.argv[2] ?? configFileFromEnv();
 
 /** Query parameters whose values are shown: everything else may be a key (`?code=`, `?token=`). */
@@ -142,10 +146,10 @@ function target(destination: DestinationConfig): string {
   }
 }
 
-function describeConfig(config: ForwarderConfig, file: string): string[] {
+/** What the config will do, one line a part (the file's name is not part of it). */
+function describeConfig(config: ForwarderConfig): string[] {
   const { receiver } = config;
   const lines = [
-    `${file}: valid`,
     `redis: ${redactUrl(config.redis.url)} (prefix ${config.redis.prefix})`,
     `receiver: path ${receiver.path}, port ${receiver.port}, token set: ${receiver.token ? 'yes' : 'no'}` +
       (receiver.allowIps.length > 0 ? `, allowIps ${receiver.allowIps.join(' ')}` : ''),
@@ -288,10 +292,16 @@ function main(): void {
     config = loadConfig(file);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${redact(`cdr-forwarder: ${error.message}`, secretsIn(file))}\n`);
+    // The problems, not the file's name: a short secret may be part of a path (`/srv/test/…`).
+    const secrets = secretsIn(file);
+    const redacted = new ConfigError(
+      error.file,
+      error.problems.map((problem) => redact(problem, secrets)),
+    );
+    process.stderr.write(`cdr-forwarder: ${redacted.message}\n`);
     process.exit(2);
   }
-  process.stdout.write(`${redact(describeConfig(config, file).join('\n'), secretsIn(file))}\n`);
+  process.stdout.write(`${file}: valid\n${redact(describeConfig(config).join('\n'), secretsIn(file))}\n`);
 }
 
 main();

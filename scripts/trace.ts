@@ -4,6 +4,7 @@
  * Exits 1 when an id is not found.
  */
 import { parseArgs } from 'node:util';
+import { exitOnHelp } from '../src/ops/main.ts';
 import { formatCallTrace, formatTrace, traceCall, traceEvent } from '../src/ops/trace.ts';
 import { configOrFail, connectOrFail, fail as failWith } from './cli.ts';
 
@@ -16,6 +17,7 @@ const USAGE = [
 const TOOL = 'trace';
 const fail: (message: string) => never = (message) => failWith(TOOL, message);
 
+exitOnHelp(USAGE);
 let parsed: { values: { json: boolean; call: string[] }; positionals: string[] };
 try {
   parsed = parseArgs({

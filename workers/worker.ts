@@ -4,9 +4,12 @@
  * Serves `/metrics` and `/healthz` on `workers.metricsPort` (default 9464; 0: off), on `workers.metricsHost`.
  */
 import { parseArgs } from 'node:util';
-import { runMain, type Service, UsageError } from '../src/ops/main.ts';
+import { exitOnHelp, runMain, type Service, UsageError } from '../src/ops/main.ts';
 import { startMetricsServer } from '../src/ops/metrics.ts';
 import { selectRoles, startWorkers } from '../src/ops/run-workers.ts';
+
+const USAGE = 'usage: npm run worker [-- --only fanout,NAME,...]';
+exitOnHelp(USAGE);
 
 await runMain('worker', async (config, logger) => {
   const roles = selectRoles(flags().only, config);
@@ -24,7 +27,7 @@ function flags(): { only?: string } {
   try {
     values = parseArgs({ options: { only: { type: 'string' } } }).values;
   } catch (error) {
-    throw new UsageError(`${(error as Error).message}\nusage: npm run worker [-- --only fanout,NAME,...]`);
+    throw new UsageError(`${(error as Error).message}\n${USAGE}`);
   }
   // `npm run worker --only crm` (no `--`): npm takes the flag for itself and would run everything.
   const swallowed = process.env.npm_config_only;

@@ -83,6 +83,9 @@ function describeIssue(issue: v.BaseIssue<unknown>): string {
   // `rateLimit: 20`: valibot would say "Expected Object"; say what the file should hold instead.
   if (issue.kind === 'schema' && (issue.type === 'strict_object' || issue.type === 'object'))
     return expectedMapping(path, describeType(issue.input));
+  // `destinations: {name: crm, …}`: valibot would say "Expected Array".
+  if (issue.kind === 'schema' && issue.type === 'array')
+    return `${formatPath(path)}: expected a list (one item per line, each starting with "- ") but received a ${describeType(issue.input)}`;
   // valibot's own messages quote the value they got, which may be a secret: name its type instead.
   const message = issue.message.replace(/ but received .*$/, ` but received a ${describeType(issue.input)}`);
   if (issue.received === 'undefined') return `${formatPath(path)}: missing; ${message}`;

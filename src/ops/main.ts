@@ -6,6 +6,18 @@ import { StartupError } from './startup-error.ts';
 /** A mistake in how the process was started (flags): printed as one line, exit code 2. */
 export class UsageError extends Error {}
 
+/**
+ * `--help` or `-h` among the flags (before a `--`): prints `usage` and exits 0. Checked before the
+ * flags are parsed, so that asking for help is never answered as an unknown option.
+ */
+export function exitOnHelp(usage: string, args: string[] = process.argv.slice(2)): void {
+  const end = args.indexOf('--');
+  if ((end < 0 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h')) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+}
+
 export interface Service {
   close(): Promise<void>;
 }

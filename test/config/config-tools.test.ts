@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -231,6 +231,26 @@ destinations:
     for (const secret of ['1234567890123456', '987654321987', 'FTPPASSWORD1', '4242424242', 'PGPASSWORD2']) {
       expect(all).not.toContain(secret);
     }
+  });
+
+  it("names the file in full even where a secret's text is part of its path", () => {
+    const folder = join(dir, 'tokenvalue1234567');
+    mkdirSync(folder);
+    const broken = writeConfig(
+      'tokenvalue1234567/broken.yaml',
+      'receiver: {token: tokenvalue1234567, port: x}\n',
+    );
+    expect(configCheck(broken).stderr).toBe(
+      `cdr-forwarder: ${broken}: invalid configuration\n  - receiver.port: expected a whole number from 0 to 65535\n`,
+    );
+    const valid = writeConfig('tokenvalue1234567/valid.yaml', 'receiver: {token: tokenvalue1234567}\n');
+    expect(configCheck(valid).stdout.split('\n')[0]).toBe(`${valid}: valid`);
+  });
+
+  it('answers --help with its usage, exit 0', () => {
+    const { code, stdout, stderr } = configCheck('--help');
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toMatch(/^usage: npm run config:check/);
   });
 
   it('reports a missing file and a YAML syntax error the same way', () => {

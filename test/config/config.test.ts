@@ -237,6 +237,15 @@ destinations:
     ]);
   });
 
+  it('says a list is expected where a mapping or a value is given instead', () => {
+    expect(problems('receiver:\n  allowIps: 10.0.0.0/8\ndestinations:\n  name: crm\n  type: file\n')).toEqual(
+      [
+        'receiver.allowIps: expected a list (one item per line, each starting with "- ") but received a string',
+        'destinations: expected a list (one item per line, each starting with "- ") but received a mapping',
+      ],
+    );
+  });
+
   it('refuses header names and values that HTTP cannot carry', () => {
     expect(
       problems(

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { destinationQueueName, INGEST_QUEUE } from '../../src/queue/names.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
-import { type Spawned, spawnEntry, writeTempConfig } from '../helpers/process.ts';
+import { runScript, type Spawned, spawnEntry, writeTempConfig } from '../helpers/process.ts';
 import { uniquePrefix } from '../helpers/receiver.ts';
 import { deletePrefix, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { sampleEvent } from '../helpers/samples.ts';
@@ -124,5 +124,22 @@ describe('worker processes', () => {
     const lines = run.output().trim().split('\n');
     expect(lines[0]).toMatch(/^cdr-forwarder: Unknown option '--onyl'/);
     expect(lines.slice(1)).toEqual(['usage: npm run worker [-- --only fanout,NAME,...]']);
+  });
+
+  it('--help prints the usage and exits 0, for the worker and each operator command', async () => {
+    const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
+    const run = worker(['--help']);
+    expect(await run.exited).toBe(0);
+    expect(run.output().trim()).toBe('usage: npm run worker [-- --only fanout,NAME,...]');
+    const config = writeTempConfig('destinations: []\n');
+    for (const [script, usage] of [
+      ['replay', /^usage: npm run replay -- --destination NAME/],
+      ['trace', /^usage: npm run trace -- EVENT_ID/],
+      ['ledger', /^usage: npm run ledger/],
+      ['backfill', /^usage: npm run backfill -- --destination NAME/],
+    ] as const) {
+      const { code, output } = await runScript(`scripts/${script}.ts`, config, ['-h']);
+      expect({ script, code, output }).toEqual({ script, code: 0, output: expect.stringMatching(usage) });
+    }
   });
 });
