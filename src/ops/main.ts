@@ -1,4 +1,4 @@
-import { ConfigError, type ForwarderConfig, loadConfig } from '../config/index.ts';
+import { ConfigError, configFileFromEnv, type ForwarderConfig, loadConfig } from '../config/index.ts';
 import { assertRedisReachable, RedisUnreachableError, redisDurabilityWarnings } from '../queue/redis.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { StartupError } from './startup-error.ts';
@@ -37,10 +37,17 @@ export async function runMain(
   let logger = createLogger({ process: name });
   let services: Service[];
   try {
-    const config = loadConfig();
+    const file = configFileFromEnv();
+    const config = loadConfig(file);
     // Phone numbers are masked in log lines unless the config says otherwise.
     if (config.logging.showNumbers) logger = createLogger({ process: name }, { showNumbers: true });
     await assertRedisReachable(config.redis.url);
+    // Which file and which Redis: `PORT` and `REDIS_URL` apply only where the file is silent. (The
+    // logger hides the URL's password.)
+    logger.info(
+      { config: file, redis: { url: config.redis.url, prefix: config.redis.prefix } },
+      'config loaded',
+    );
     services = await start(config, logger);
     // Once started: a mistake in how it was started (a usage error) stays the only line printed.
     for (const { setting, value, message } of await redisDurabilityWarnings(config.redis.url))

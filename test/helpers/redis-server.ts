@@ -29,8 +29,11 @@ export class OwnRedis {
     readonly extraArgs: string[] = ['--save', '', '--appendonly', 'no'],
   ) {}
 
+  /** With the password of `--requirepass`, when it was started with one. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    const at = this.extraArgs.indexOf('--requirepass');
+    const password = at >= 0 ? this.extraArgs[at + 1] : undefined;
+    return `redis://${password ? `:${password}@` : ''}127.0.0.1:${this.port}`;
   }
 
   static async start(extraArgs?: string[]): Promise<OwnRedis> {

@@ -82,7 +82,7 @@ describe('the receiver process', () => {
     expect(output).not.toMatch(/\n\s+at /);
   });
 
-  it('warns at start of Redis settings that could lose queued notifications, and starts', async () => {
+  it('names its config file and Redis (password hidden) at start, warns of Redis settings that could lose queued notifications, and starts', async () => {
     const redis = await OwnRedis.start([
       '--save',
       '',
@@ -90,6 +90,8 @@ describe('the receiver process', () => {
       'no',
       '--maxmemory-policy',
       'allkeys-lru',
+      '--requirepass',
+      'redis-pass-0451',
     ]);
     const config = writeTempConfig(
       `redis: {url: "${redis.url}"}\nreceiver: {port: ${await freePort()}, host: 127.0.0.1, spoolDir: ${mkdtempSync(join(tmpdir(), 'cdrf-spool-'))}}\n`,
@@ -98,12 +100,18 @@ describe('the receiver process', () => {
     try {
       await waitFor(() => run.output().includes('receiver listening'), 20_000);
       await waitFor(() => run.output().includes('set appendonly yes'), 5_000);
-      const warnings = run
+      const lines = run
         .output()
         .split('\n')
         .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { level: number; setting?: string; msg: string })
-        .filter((line) => line.setting);
+        .map((line) => JSON.parse(line) as { level: number; setting?: string; msg: string });
+      expect(lines.find((line) => line.msg === 'config loaded')).toMatchObject({
+        level: 30,
+        config,
+        redis: { url: `redis://:***@127.0.0.1:${redis.port}`, prefix: 'cdrf' },
+      });
+      expect(run.output()).not.toContain('redis-pass-0451');
+      const warnings = lines.filter((line) => line.setting);
       expect(warnings.map(({ level, setting }) => [level, setting])).toEqual([
         [40, 'maxmemory-policy'],
         [40, 'appendonly'],
