@@ -43,20 +43,29 @@ export function urlWithScheme(schemes: readonly string[]) {
   );
 }
 
-/**
- * An outbound HTTP proxy (`http://user:password@proxy.internal:3128`); empty (an unset
- * `${HTTPS_PROXY:-}`) means none.
- */
-export const proxyUrl = v.union(
-  [
-    v.pipe(
-      v.literal(''),
-      v.transform(() => undefined),
-    ),
-    urlWithScheme(['http', 'https']),
-  ],
-  'expected a proxy URL starting with http:// or https:// (or empty for none)',
+export const proxyUrl = v.pipe(
+  v.union(
+    [
+      v.pipe(
+        v.literal(''),
+        v.transform(() => undefined),
+      ),
+      urlWithScheme(['http', 'https']),
+    ],
+    'expected a proxy URL starting with http:// or https:// (or empty for none)',
+  ),
+  v.description(
+    'Send through this HTTP proxy (CONNECT tunnel), e.g. http://user:password@proxy.internal:3128 or ${HTTPS_PROXY:-}. Empty: straight.',
+  ),
 );
+
+/** A destination's time limit, in ms; its default depends on the type. */
+export function timeoutMs(defaultMs: number) {
+  return v.pipe(
+    v.optional(integer(100, 300_000), defaultMs),
+    v.description('Per attempt (postgres: per statement).'),
+  );
+}
 
 /**
  * The path of a PEM file (a certificate or a key), read at start-up: a missing or unreadable file

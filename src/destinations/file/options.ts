@@ -1,9 +1,10 @@
 import * as v from 'valibot';
 import { nonEmptyText } from '../../config/fields.ts';
 
-/** `type: file`: an NDJSON archive, one file per UTC day, under `path`. */
-export const FileOptions = v.object({
-  type: v.literal('file'),
-  /** Folder for the archive; created when missing. */
-  path: nonEmptyText,
-});
+export const FileOptions = v.pipe(
+  v.object({
+    type: v.literal('file'),
+    path: v.pipe(nonEmptyText, v.description('A folder, created when missing.')),
+  }),
+  v.description('type: file: an NDJSON archive, one file per UTC day.'),
+);

@@ -1,19 +1,22 @@
 import * as v from 'valibot';
-import { boolean, integer, proxyUrl, urlWithScheme } from '../../config/fields.ts';
+import { boolean, proxyUrl, timeoutMs, urlWithScheme } from '../../config/fields.ts';
 import { Template } from '../template-schema.ts';
 
-/** `type: slack`: a readable message per event through an incoming webhook. */
-export const SlackOptions = v.object({
-  type: v.literal('slack'),
-  webhookUrl: urlWithScheme(['https', 'http']),
-  /** Show only the last 4 digits of phone numbers (`••••0001`), in a custom template too. */
-  maskNumbers: v.optional(boolean, false),
-  timeoutMs: v.optional(integer(100, 300_000), 10_000),
-  /** Send through this HTTP proxy (CONNECT); empty: straight. */
-  proxy: v.optional(proxyUrl),
-  /**
-   * Replaces the built-in Block Kit message: the template is the Slack payload (a template that
-   * renders to a plain string is sent as `{ text }`).
-   */
-  template: v.optional(Template),
-});
+export const SlackOptions = v.pipe(
+  v.object({
+    type: v.literal('slack'),
+    webhookUrl: v.pipe(urlWithScheme(['https', 'http']), v.description('A Slack incoming-webhook URL.')),
+    maskNumbers: v.pipe(
+      v.optional(boolean, false),
+      v.description('Show only the last 4 digits of phone numbers.'),
+    ),
+    timeoutMs: timeoutMs(10_000),
+    proxy: v.optional(proxyUrl),
+    /**
+     * Replaces the built-in Block Kit message: the template is the Slack payload (a template that
+     * renders to a plain string is sent as `{ text }`).
+     */
+    template: v.optional(Template),
+  }),
+  v.description('type: slack: a message per event through an incoming webhook.'),
+);
