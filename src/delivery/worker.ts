@@ -58,13 +58,16 @@ export function startDeliveryWorker(
   let holdUntil = 0;
   /** Holds the destination for `ms` (never shortens a hold), here and, through Redis, everywhere. */
   async function hold(ms: number, message: string, fields: Record<string, unknown>): Promise<void> {
-    const until = Date.now() + ms;
+    const now = Date.now();
+    const until = now + ms;
     if (until <= holdUntil) return;
+    // A hold that only extends one in force (the next 503 with Retry-After) is no news.
+    const level = holdUntil > now ? 'debug' : 'warn';
     holdUntil = until;
-    log.warn({ ...fields, until: new Date(until).toISOString() }, message);
+    log[level]({ ...fields, until: new Date(until).toISOString() }, message);
     // Not fatal: without it, other processes only go on until their own first refusal.
     await holdQueue(connection, queue, until - Date.now()).catch((holdError: Error) =>
-      log.warn({ err: holdError.message }, 'could not share the hold with other workers'),
+      log.warn({ error: holdError.message }, 'could not share the hold with other workers'),
     );
   }
   /** Back to the queue until the hold ends, without spending an attempt. */
@@ -88,9 +91,11 @@ export function startDeliveryWorker(
     destinationQueueName(name),
     async (job, token) => {
       // Out of attempts already: the policy was lowered since its last one. Dead now, no request.
-      if (job.attemptsMade > 0 && job.attemptsMade >= attemptsOf(job, destinationConfig.retry)) {
-        log.warn(
-          { eventId: job.data.id, attempts: job.attemptsMade, outcome: 'dead' },
+      const maxAttempts = attemptsOf(job, destinationConfig.retry);
+      if (job.attemptsMade > 0 && job.attemptsMade >= maxAttempts) {
+        metrics.deliveries.inc({ ...labels, outcome: 'dead', status_class: 'none' });
+        log.error(
+          { eventId: job.data.id, attempts: job.attemptsMade, maxAttempts, outcome: 'dead' },
           'delivery out of attempts',
         );
         throw new UnrecoverableError(job.failedReason || 'out of attempts');
@@ -125,7 +130,7 @@ export function startDeliveryWorker(
             outcome: 'delivered',
             ms: Math.round(seconds * 1000),
             // HTTP destinations: what the other side answered (a `deliveredStatuses` 409, say).
-            ...(receipt?.status === undefined ? {} : { status: receipt.status }),
+            ...(receipt?.status === undefined ? {} : { httpStatus: receipt.status }),
           },
           'delivered',
         );
@@ -135,19 +140,27 @@ export function startDeliveryWorker(
         if (error instanceof DeliveryError && error.held && token) {
           // Not its own failure (it waited on another delivery's request): back until the hold ends.
           await hold(error.retryAfterMs ?? 0, HELD_AFTER_FAILURE, {});
-          log.debug({ eventId: event.id, err: error.message }, 'delivery held');
+          log.debug({ eventId: event.id, error: error.message }, 'delivery held');
           await waitOutHold(job, token);
         }
         // The error is kept on the job (trace, the dashboard): numbers an answer quoted are masked
         // there as in the logs.
         if (!config.logging.showNumbers && error instanceof Error) maskNumbersInError(error);
         const permanent = error instanceof DeliveryError && !error.retryable;
-        const lastAttempt = permanent || attempt >= attemptsOf(job, destinationConfig.retry);
+        const lastAttempt = permanent || attempt >= maxAttempts;
         const outcome: DeliveryOutcome = permanent ? 'failed_permanently' : lastAttempt ? 'dead' : 'retrying';
         const status = error instanceof DeliveryError ? error.status : undefined;
         metrics.deliveries.inc({ ...labels, outcome, status_class: statusClass(status) });
-        log.warn(
-          { eventId: event.id, attempt, outcome, status, err: (error as Error).message },
+        // A retry is routine; a delivery given up on needs a person (replay, or fix the request).
+        log[lastAttempt ? 'error' : 'warn'](
+          {
+            eventId: event.id,
+            attempt,
+            maxAttempts,
+            outcome,
+            httpStatus: status,
+            error: (error as Error).message,
+          },
           'delivery failed',
         );
         // A refusal for good is an answer: the destination is up.
@@ -159,16 +172,13 @@ export function startDeliveryWorker(
             status === undefined
               ? HELD_AFTER_FAILURE
               : 'destination asked to wait (Retry-After): no deliveries to it until then',
-            { status },
+            { httpStatus: status },
           );
         else if (breaker && circuitOpen())
           await hold(
             breaker.pauseMs,
             'circuit open: the destination keeps failing; no deliveries to it until then',
-            {
-              status,
-              failuresInARow,
-            },
+            { httpStatus: status, failuresInARow },
           );
         // UnrecoverableError: BullMQ fails the job now, whatever attempts the job was made with.
         if (lastAttempt) throw new UnrecoverableError((error as Error).message);
@@ -198,7 +208,7 @@ export function startDeliveryWorker(
       },
     },
   );
-  worker.on('error', (error) => log.warn({ err: error.message }, 'delivery worker error'));
+  worker.on('error', (error) => log.warn({ error: error.message }, 'delivery worker error'));
   // A worker that died (its lock expired) left this delivery in flight: it is attempted again.
   worker.on('stalled', (jobId) =>
     log.warn({ jobId }, 'delivery taken back from a worker that stopped (its lock expired); it goes again'),

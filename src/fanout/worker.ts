@@ -99,7 +99,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       ...stalledJobOptions(config.workers.stalledIntervalMs),
     },
   );
-  worker.on('error', (error) => logger.warn({ err: error.message }, 'fan-out worker error'));
+  worker.on('error', (error) => logger.warn({ error: error.message }, 'fan-out worker error'));
   worker.on('stalled', (jobId) =>
     logger.warn(
       { jobId },

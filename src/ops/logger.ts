@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { maskNumbersInValue } from '../telecmi/mask.ts';
 import { redactUrl } from './redact.ts';
@@ -68,13 +69,28 @@ function redactSecrets<T extends Record<string, unknown>>(object: T, depth = 0):
   return (copy ?? object) as T;
 }
 
+/** The levels LOG_LEVEL may name. */
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** LOG_LEVEL names no level (`warning`): a mistake in how the process was started. */
+export class LogLevelError extends Error {
+  constructor(level: string) {
+    super(`LOG_LEVEL: "${level}" is not a level; expected one of ${LEVELS.join(', ')}`);
+    this.name = 'LogLevelError';
+  }
+}
+
 /**
- * JSON lines on stdout; the level comes from LOG_LEVEL (default info). Secrets are redacted by key
+ * JSON lines on stdout; the level comes from LOG_LEVEL (default info). Every line names the host and
+ * process id (several workers of a destination run side by side). Secrets are redacted by key
  * (`token`, `password`, `headers`, `webhookUrl`, URL passwords, …), and phone numbers that an
- * error message quotes (an endpoint echoing the payload, a database row) are masked unless
- * `showNumbers`. Log lines otherwise carry event ids, never event fields.
+ * error quotes (an endpoint echoing the payload, a database row) are masked unless `showNumbers`:
+ * in `error` (a message, text) and `err` (an Error: type, message, stack). Log lines otherwise carry
+ * event ids, never event fields.
  */
 export function createLogger(bindings: Record<string, unknown> = {}, options: LoggerOptions = {}): Logger {
+  const level = options.level ?? process.env.LOG_LEVEL ?? 'info';
+  if (!LEVELS.includes(level)) throw new LogLevelError(level);
   const errSerializer = (err: unknown): unknown => {
     const serialised = err instanceof Error ? pino.stdSerializers.err(err) : err;
     // The error is one level down from the log object.
@@ -82,9 +98,9 @@ export function createLogger(bindings: Record<string, unknown> = {}, options: Lo
     return options.showNumbers ? redacted : maskNumbersInValue(redacted, { maxDepth: 3 });
   };
   const settings: pino.LoggerOptions = {
-    level: options.level ?? process.env.LOG_LEVEL ?? 'info',
-    base: { ...bindings },
-    serializers: { err: errSerializer },
+    level,
+    base: { pid: process.pid, hostname: hostname(), ...bindings },
+    serializers: { err: errSerializer, error: errSerializer },
     formatters: {
       bindings: (bindings) => redactSecrets(bindings),
       log: (object) => redactSecrets(object),

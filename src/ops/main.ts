@@ -1,6 +1,6 @@
 import { ConfigError, configFileFromEnv, type ForwarderConfig, loadConfig } from '../config/index.ts';
 import { assertRedisReachable, RedisUnreachableError, redisDurabilityWarnings } from '../queue/redis.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, type Logger, LogLevelError } from './logger.ts';
 import { StartupError } from './startup-error.ts';
 
 /** A mistake in how the process was started (flags): printed as one line, exit code 2. */
@@ -34,7 +34,14 @@ export async function runMain(
   name: string,
   start: (config: ForwarderConfig, logger: Logger) => Promise<Service[]>,
 ): Promise<void> {
-  let logger = createLogger({ process: name });
+  let logger: Logger;
+  try {
+    logger = createLogger({ process: name });
+  } catch (error) {
+    if (!(error instanceof LogLevelError)) throw error;
+    process.stderr.write(`cdr-forwarder: ${error.message}\n`);
+    process.exit(2);
+  }
   let services: Service[];
   try {
     const file = configFileFromEnv();

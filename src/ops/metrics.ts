@@ -304,7 +304,7 @@ export async function startMetricsServer(
         res.end(text);
       },
       (error: unknown) => {
-        logger.warn({ err: (error as Error).message }, 'metrics collection failed');
+        logger.warn({ error: (error as Error).message }, 'metrics collection failed');
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: 'metrics collection failed' }));
       },

@@ -56,7 +56,7 @@ export class DurableIngest {
         return { ...(await this.#writer.write(event)), spooled: false };
       } catch (error) {
         this.#logger.warn(
-          { eventId: event.id, err: (error as Error).message },
+          { eventId: event.id, error: (error as Error).message },
           'queue write failed; spooling',
         );
       }
@@ -79,7 +79,7 @@ export class DurableIngest {
       return moved;
     } catch (error) {
       this.#logger.warn(
-        { err: (error as Error).message, depth: this.#spool.depth },
+        { error: (error as Error).message, depth: this.#spool.depth },
         'spool drain failed; will retry',
       );
       return 0;

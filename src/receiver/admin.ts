@@ -148,7 +148,7 @@ function guardRecords(
   const recorded = (what: Promise<unknown>, queueName: string) =>
     what.catch((error: unknown) =>
       logger.warn(
-        { queue: queueName, err: (error as Error).message },
+        { queue: queueName, error: (error as Error).message },
         'could not record a clean for the ledger',
       ),
     );

@@ -136,7 +136,7 @@ export function createReceiverApp(deps: ReceiverDeps): Hono {
       return c.json({ id: event.id, duplicate });
     } catch (error) {
       count(event.kind, 'unavailable');
-      logger.error({ eventId: event.id, err: (error as Error).message }, 'notification not stored');
+      logger.error({ eventId: event.id, error: (error as Error).message }, 'notification not stored');
       c.header('Retry-After', '5');
       return c.json(
         { error: 'not stored: neither the queue nor the spool is available, send it again' },

@@ -31,7 +31,7 @@ export async function startReceiver(config: ForwarderConfig, logger: Logger): Pr
   // ioredis reports each failed reconnect; one warning per state change is enough.
   let redisUp = true;
   redis.on('error', (error) => {
-    if (redisUp) logger.warn({ err: error.message }, 'Redis connection lost; retrying');
+    if (redisUp) logger.warn({ error: error.message }, 'Redis connection lost; retrying');
     redisUp = false;
   });
   redis.on('ready', () => {

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDeliveryWorker } from '../../src/delivery/worker.ts';
+import { metrics } from '../../src/ops/metrics.ts';
 import { callIndexKey, INGEST_QUEUE } from '../../src/queue/names.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
 import { PG_URL, type Pipeline, startPipeline, withPg } from '../helpers/pipeline.ts';
@@ -249,6 +250,12 @@ destinations:
     expect(crm.requests).toHaveLength(1);
     // Restarted with 1 attempt: the retry falls due, and the delivery is dead at once.
     await (await p.queue('crm').getJob(`${id}.crm`))?.promote();
+    const deadCount = async () =>
+      (await metrics.deliveries.get()).values.find(
+        ({ labels }) =>
+          labels.destination === 'crm' && labels.outcome === 'dead' && labels.status_class === 'none',
+      )?.value ?? 0;
+    const deadBefore = await deadCount();
     const lowered = startDeliveryWorker(
       p.config,
       { ...crmConfig, retry: { ...crmConfig.retry, attempts: 1 } },
@@ -261,6 +268,8 @@ destinations:
     }
     expect(crm.requests).toHaveLength(1);
     expect((await p.queue('crm').getJob(`${id}.crm`))?.failedReason).toBe('HTTP 503: down');
+    // Counted as dead, so that the alert on dead deliveries sees it.
+    expect((await deadCount()) - deadBefore).toBe(1);
   });
 
   it('retention: delivered deliveries and ingest jobs are trimmed to their limits; the call index lasts deliveredDays', async () => {

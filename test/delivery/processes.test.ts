@@ -126,6 +126,15 @@ describe('worker processes', () => {
     expect(lines.slice(1)).toEqual(['usage: npm run worker [-- --only fanout,NAME,...]']);
   });
 
+  it('a LOG_LEVEL that names no level stops it in one line, exit 2', async () => {
+    const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
+    const run = worker([], { LOG_LEVEL: 'warning' });
+    expect(await run.exited).toBe(2);
+    expect(run.output().trim()).toBe(
+      'cdr-forwarder: LOG_LEVEL: "warning" is not a level; expected one of fatal, error, warn, info, debug, trace, silent',
+    );
+  });
+
   it('--help prints the usage and exits 0, for the worker and each operator command', async () => {
     const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
     const run = worker(['--help']);

@@ -117,6 +117,16 @@ destinations:
       expect(line).toMatchObject({ eventId: expect.any(String), destination: expect.any(String) });
       expect(['delivered', 'retrying', 'dead', 'failed_permanently']).toContain(line.outcome);
     }
+    // A retry is a warning; a delivery given up on (dead, refused for good) an error.
+    for (const line of attempts)
+      expect(line.level, String(line.outcome)).toBe(
+        line.outcome === 'delivered' ? 30 : line.outcome === 'retrying' ? 40 : 50,
+      );
+    for (const line of attempts.filter((attempt) => attempt.msg === 'delivery failed'))
+      expect(line).toMatchObject({ attempt: 1, maxAttempts: expect.any(Number), error: expect.any(String) });
+    // Every line names the host and process: several workers of one destination run side by side.
+    for (const line of lines())
+      expect(line).toMatchObject({ pid: process.pid, hostname: expect.any(String) });
     const crmAttempts = attempts.filter((line) => line.destination === 'crm');
     const strictAttempts = attempts.filter((line) => line.destination === 'strict');
     expect(crmAttempts).toHaveLength(crm.requests.length);
@@ -125,7 +135,7 @@ destinations:
     expect(crmAttempts.filter((line) => line.outcome === 'delivered')).toHaveLength(events.size);
     // A delivered line names the answer's status.
     for (const line of crmAttempts.filter((attempt) => attempt.outcome === 'delivered')) {
-      expect(line.status).toBe(200);
+      expect(line.httpStatus).toBe(200);
     }
     expect(strictAttempts.every((line) => line.outcome === 'failed_permanently')).toBe(true);
     expect(new Set(crmAttempts.map((line) => line.eventId))).toEqual(events);
@@ -133,7 +143,7 @@ destinations:
     // The echoed payloads did reach the logs, masked.
     const failures = attempts
       .filter((line) => line.msg === 'delivery failed')
-      .map((line) => String(line.err));
+      .map((line) => String(line.error));
     expect(failures.some((err) => err.includes('••••'))).toBe(true);
 
     const forbidden = [...sampleNumbers(), TOKEN, SIGNING_SECRET, HEADER_SECRET, ADMIN_PASSWORD];
@@ -198,7 +208,7 @@ destinations:
     );
     const masked = capturingLogger();
     masked.logger.warn({ err: error }, 'row rejected');
-    masked.logger.warn({ err: 'HTTP 400: {"from":"440000000002"}' }, 'delivery failed');
+    masked.logger.warn({ error: 'HTTP 400: {"from":"440000000002"}' }, 'delivery failed');
     expect(masked.raw.join('\n')).not.toMatch(/919999999999|440000000002/);
     expect(masked.raw.join('\n')).toContain('••••9999');
     // Digits inside an id are not a phone number.
@@ -206,7 +216,8 @@ destinations:
     // Written in groups, as people write them: masked too; other numbers in a row are not.
     masked.logger.warn(
       {
-        err: 'HTTP 400: bad "to": "+91 98765 43210", "alt": "0800 123 4567"; took 500 1024 ms on 2026-11-25',
+        error:
+          'HTTP 400: bad "to": "+91 98765 43210", "alt": "0800 123 4567"; took 500 1024 ms on 2026-11-25',
       },
       'delivery failed',
     );

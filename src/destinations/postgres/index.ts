@@ -251,7 +251,7 @@ class PostgresWarehouse implements Destination {
         await this.#create([statement]);
       } catch (error) {
         this.#logger.warn(
-          { table: this.#table, err: describe(error), statement },
+          { table: this.#table, error: describe(error), statement },
           'postgres: an index is missing and could not be created; have the table owner run the statement',
         );
       }
