@@ -12,7 +12,7 @@ import {
 } from '../ops/metrics.ts';
 import { HOLD_ONLY_LIMITER, holdQueue } from '../queue/hold.ts';
 import { destinationQueueName } from '../queue/names.ts';
-import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
+import { stalledJobOptions, watchConnection, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { maskNumbersInError } from '../telecmi/mask.ts';
 import { attemptsOf, BACKOFF_TYPE, retryDelayMs } from './retry.ts';
@@ -41,7 +41,7 @@ export function startDeliveryWorker(
   const log = logger.child({ destination: name });
   const destination = type.create(destinationConfig, log);
   const connection = workerConnection(config.redis.url);
-  connection.on('error', () => {});
+  const redis = watchConnection(connection, log);
 
   const rateLimit = destinationConfig.rateLimit ?? type.defaultRateLimit;
   const timeoutMs = type.timeoutMs(destinationConfig);
@@ -49,6 +49,8 @@ export function startDeliveryWorker(
   initDeliverySeries(name);
   // For the `cdrf_queue_*` gauges of this process, and the destination's hold.
   const queue = new Queue<CallEvent>(destinationQueueName(name), { connection, prefix: config.redis.prefix });
+  // Its connection's loss is reported once, above.
+  queue.on('error', () => {});
   /**
    * Until when no delivery goes to the destination, not only the one it refused: it asked us to
    * wait ("Retry-After" on a 429 or 503), or it keeps failing (`circuitBreaker`). The hold is kept
@@ -208,7 +210,9 @@ export function startDeliveryWorker(
       },
     },
   );
-  worker.on('error', (error) => log.warn({ error: error.message }, 'delivery worker error'));
+  worker.on('error', (error) => {
+    if (redis.up) log.warn({ error: error.message }, 'delivery worker error');
+  });
   // A worker that died (its lock expired) left this delivery in flight: it is attempted again.
   worker.on('stalled', (jobId) =>
     log.warn({ jobId }, 'delivery taken back from a worker that stopped (its lock expired); it goes again'),

@@ -8,7 +8,7 @@ import { deliveryCounts } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { JobWriteConnection } from '../queue/job-writes.ts';
 import { destinationQueueName, destinationsLeftBehind, INGEST_QUEUE, seenKey } from '../queue/names.ts';
-import { stalledJobOptions, workerConnection } from '../queue/redis.ts';
+import { stalledJobOptions, watchConnection, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { deliveryJobOf, type Route, routeOf } from './route.ts';
 
@@ -27,12 +27,14 @@ export interface RunningFanout {
  */
 export function startFanout(config: ForwarderConfig, logger: Logger): RunningFanout {
   const connection = workerConnection(config.redis.url);
-  connection.on('error', () => {});
+  const redis = watchConnection(connection, logger, { worker: 'fanout' });
   const prefix = config.redis.prefix;
   const routes: Route[] = config.destinations.map((destination) => routeOf(config, destination, connection));
 
   // For the `cdrf_queue_*` gauges of this process: the ingest queue and every destination's.
   const ingest = new Queue<IngestJobData>(INGEST_QUEUE, { connection, prefix });
+  // Their connection's loss is reported once, above.
+  for (const queue of [ingest, ...routes.map((route) => route.queue)]) queue.on('error', () => {});
   // The call index lasts as long as the deliveries it leads to.
   const callIndexTtlSec = config.retention.deliveredDays * 24 * 3600;
   // The delivery jobs are added through a connection of their own: see JobWriteConnection.
@@ -99,7 +101,9 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       ...stalledJobOptions(config.workers.stalledIntervalMs),
     },
   );
-  worker.on('error', (error) => logger.warn({ error: error.message }, 'fan-out worker error'));
+  worker.on('error', (error) => {
+    if (redis.up) logger.warn({ error: error.message }, 'fan-out worker error');
+  });
   worker.on('stalled', (jobId) =>
     logger.warn(
       { jobId },

@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Redis } from 'ioredis';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import { queueHoldMs } from '../queue/hold.ts';
 import { INGEST_QUEUE } from '../queue/names.ts';
 import { EventKind } from '../telecmi/index.ts';
@@ -10,9 +11,10 @@ import { listenError } from './startup-error.ts';
 
 /**
  * Every Prometheus metric of the process, defined here and nowhere else, in one registry per
- * process. The receiver serves it at `/metrics`; a worker process on `workers.metricsPort`. When
- * the receiver and the workers share a process (`npm start`) they share the registry, so the
- * receiver's `/metrics` shows everything.
+ * process. The receiver serves it at `/metrics`; a worker process on `workers.metricsPort`. Each
+ * part's metrics join the registry when that part starts (the receiver's with the receiver, the
+ * deliveries' with the first delivery worker), so a process shows the series of what it runs;
+ * `npm start` runs everything, and its receiver's `/metrics` shows everything.
  */
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -51,44 +53,44 @@ export const metrics = {
     name: 'cdrf_notifications_total',
     help: 'Notifications received, by kind (cdr, event, other; unknown when refused before parsing) and outcome',
     labelNames: ['kind', 'outcome'] as const,
-    registers: [registry],
+    registers: [],
   }),
   duplicates: new Counter({
     name: 'cdrf_notification_duplicates_total',
     help: 'Resent notifications recognised as duplicates and not queued again',
-    registers: [registry],
+    registers: [],
   }),
   authRefusals: new Counter({
     name: 'cdrf_auth_refusals_total',
     help: 'Notifications refused for a missing or wrong token or a sender address not allowed',
     labelNames: ['reason'] as const,
-    registers: [registry],
+    registers: [],
   }),
   ackLatency: new Histogram({
     name: 'cdrf_ack_latency_seconds',
     help: 'From receipt of a notification to its 200 answer (stored durably)',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
+    registers: [],
   }),
   deliveries: new Counter({
     name: 'cdrf_deliveries_total',
     help: 'Delivery attempts, by destination, outcome (delivered, retrying, dead, failed_permanently) and HTTP status class (none without one)',
     labelNames: ['destination', 'outcome', 'status_class'] as const,
-    registers: [registry],
+    registers: [],
   }),
   deliveryAttempt: new Histogram({
     name: 'cdrf_delivery_attempt_seconds',
     help: 'Duration of one delivery attempt, successful or not',
     labelNames: ['destination'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
+    registers: [],
   }),
   deliveryLatency: new Histogram({
     name: 'cdrf_delivery_latency_seconds',
     help: 'From receipt of the notification to its delivery (retries included)',
     labelNames: ['destination'] as const,
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
-    registers: [registry],
+    registers: [],
   }),
   queueJobs: new Gauge({
     name: 'cdrf_queue_jobs',
@@ -107,7 +109,7 @@ export const metrics = {
   spoolDepth: new Gauge({
     name: 'cdrf_spool_depth',
     help: 'Notifications in the receiver spool (acknowledged while Redis was unavailable, not yet in the queue)',
-    registers: [registry],
+    registers: [],
     collect() {
       this.set(spoolDepthSource());
     },
@@ -121,6 +123,14 @@ export const metrics = {
       const snapshots = await queueSnapshots();
       this.reset();
       for (const snapshot of snapshots) this.set({ queue: snapshot.name }, snapshot.oldestWaitingAgeSec);
+    },
+  }),
+  redisUp: new Gauge({
+    name: 'cdrf_redis_up',
+    help: 'Whether Redis answers this process: 1 when each of the connections its queues use answers a PING within 1 s, 0 when one does not. Read at scrape time',
+    registers: [registry],
+    async collect() {
+      this.set((await redisAnswers()) ? 1 : 0);
     },
   }),
   queueHold: new Gauge({
@@ -150,10 +160,18 @@ export function statusClass(status: number | undefined): StatusClass {
 }
 
 /**
- * Creates the receiver's series at zero, so that `increase()` sees the first refusal or the first
- * 503 too (the example alerts read them). Called by the receiver only: a worker has none.
+ * Adds the receiver's metrics to the registry, each series at zero, so that `increase()` sees the
+ * first refusal or the first 503 too (the example alerts read them). Called by the receiver only.
  */
-export function initReceiverSeries(): void {
+export function useReceiverMetrics(): void {
+  for (const metric of [
+    metrics.notifications,
+    metrics.duplicates,
+    metrics.authRefusals,
+    metrics.ackLatency,
+    metrics.spoolDepth,
+  ] as Metric[])
+    registry.registerMetric(metric);
   for (const outcome of NOTIFICATION_OUTCOMES) {
     const kinds = READ_OUTCOMES.includes(outcome) ? EventKind.options : ['unknown'];
     for (const kind of kinds) metrics.notifications.inc({ kind, outcome }, 0);
@@ -162,10 +180,12 @@ export function initReceiverSeries(): void {
 }
 
 /**
- * Creates a destination's delivery series at zero, so that `increase()` sees the first dead
- * delivery too (a series that appears at 1 has no increase).
+ * Adds the delivery metrics to the registry, and a destination's series at zero, so that
+ * `increase()` sees the first dead delivery too (a series that appears at 1 has no increase).
  */
 export function initDeliverySeries(destination: string): void {
+  for (const metric of [metrics.deliveries, metrics.deliveryAttempt, metrics.deliveryLatency] as Metric[])
+    registry.registerMetric(metric);
   for (const outcome of DELIVERY_OUTCOMES) {
     for (const status_class of STATUS_CLASSES)
       metrics.deliveries.inc({ destination, outcome, status_class }, 0);
@@ -225,28 +245,68 @@ function queueSnapshots(): Promise<QueueSnapshot[]> {
   return result;
 }
 
+/** The ioredis connection a queue reads through (BullMQ 6 types it as its own backend's client). */
+async function connectionOf(queue: Queue): Promise<Redis> {
+  return (await queue.getBackend().client) as unknown as Redis;
+}
+
 /**
- * Three cheap calls: the counts (one script), the oldest waiting job (the tail of the wait list) and
- * the hold (two reads of one key).
+ * Whether every queue this process watches is on a connection that answers a PING within 1 s
+ * (true when it watches none). For `cdrf_redis_up` and a worker's `/readyz`.
+ */
+export async function redisAnswers(): Promise<boolean> {
+  const answers = await Promise.all(
+    [...watched.values()].map(async ({ queue }) => {
+      const client = await connectionOf(queue);
+      if (client.status !== 'ready') return false;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), 1_000);
+      });
+      const ping = client.ping().then(
+        (reply: string) => reply === 'PONG',
+        () => false,
+      );
+      try {
+        return await Promise.race([ping, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return answers.every(Boolean);
+}
+
+/**
+ * The jobs next in line, whose longest wait `cdrf_queue_oldest_waiting_age_seconds` reports. Not
+ * only the next one: a retry whose delay ran out goes to the front of the line, and reporting that
+ * one alone showed ~0 s while hundreds waited behind it.
+ */
+const NEXT_IN_LINE = 50;
+
+/**
+ * Three cheap calls: the counts (one script), the jobs next in line (the tail of the wait list) and
+ * the hold (two reads of one key). A queue whose connection is down is left out at once.
  */
 async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
+  if ((await connectionOf(queue)).status !== 'ready') return undefined;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), QUEUE_READ_TIMEOUT_MS);
   });
   const read = (async (): Promise<QueueSnapshot> => {
-    const [counts, oldest, holdMs] = await Promise.all([
+    const [counts, nextInLine, holdMs] = await Promise.all([
       queue.getJobCounts(...QUEUE_STATES),
-      queue.getJobs(['waiting'], -1, -1),
+      queue.getJobs(['waiting'], -NEXT_IN_LINE, -1),
       queueHoldMs(queue),
     ]);
-    const job = oldest[0];
+    const now = Date.now();
     let ageSec = 0;
-    if (job) {
+    for (const job of nextInLine) {
       // Waiting since it was added, or since its retry delay ran out (a retried or stalled job).
       const added = job.timestamp + (job.opts.delay ?? 0);
       const retried = job.processedOn ? job.processedOn + (job.delay ?? 0) : 0;
-      ageSec = Math.max(0, (Date.now() - Math.max(added, retried)) / 1000);
+      ageSec = Math.max(ageSec, (now - Math.max(added, retried)) / 1000);
     }
     return { name: queue.name, counts, oldestWaitingAgeSec: ageSec, holdSec: holdMs / 1000 };
   })();
@@ -273,8 +333,8 @@ export interface MetricsServer {
 }
 
 /**
- * A worker process's HTTP server: `GET /metrics` (Prometheus) and `GET /healthz`. No
- * authentication: bind it where only Prometheus reaches it.
+ * A worker process's HTTP server: `GET /metrics` (Prometheus), `GET /healthz` (the process runs) and
+ * `GET /readyz` (Redis answers it). No authentication: bind it where only Prometheus reaches it.
  */
 export async function startMetricsServer(
   port: number,
@@ -293,9 +353,17 @@ export async function startMetricsServer(
       res.end(JSON.stringify({ status: 'ok' }));
       return;
     }
+    if (path === '/readyz') {
+      // A worker without Redis runs but cannot work: say so, as the receiver's /readyz does.
+      void redisAnswers().then((up) => {
+        res.writeHead(up ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(up ? { status: 'ok', redis: 'up' } : { status: 'degraded', redis: 'down' }));
+      });
+      return;
+    }
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: 'not found: GET /metrics or /healthz' }));
+      res.end(JSON.stringify({ error: 'not found: GET /metrics, /healthz or /readyz' }));
       return;
     }
     registry.metrics().then(

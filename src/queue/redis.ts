@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../ops/logger.ts';
 import { redactUrl } from '../ops/redact.ts';
 
 /**
@@ -28,6 +29,28 @@ export function workerConnection(url: string, options: RedisOptions = {}): Redis
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     ...options,
   });
+}
+
+/**
+ * Reports a connection's loss once and its return once (ioredis reports every failed reconnect, a
+ * few a second). `up` says which state it is in: errors of a worker or queue on a connection that is
+ * down are the same loss, told already.
+ */
+export function watchConnection(
+  connection: Redis,
+  logger: Logger,
+  fields: Record<string, unknown> = {},
+): { readonly up: boolean } {
+  const state = { up: true };
+  connection.on('error', (error) => {
+    if (state.up) logger.warn({ ...fields, error: error.message }, 'Redis connection lost; retrying');
+    state.up = false;
+  });
+  connection.on('ready', () => {
+    if (!state.up) logger.info(fields, 'Redis connection restored');
+    state.up = true;
+  });
+  return state;
 }
 
 /**

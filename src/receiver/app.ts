@@ -6,7 +6,7 @@ import { ipRestriction } from 'hono/ip-restriction';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import type { ReceiverConfig } from '../config/index.ts';
 import type { Logger } from '../ops/logger.ts';
-import { initReceiverSeries, metrics, metricsResponse, type NotificationOutcome } from '../ops/metrics.ts';
+import { metrics, metricsResponse, type NotificationOutcome, useReceiverMetrics } from '../ops/metrics.ts';
 import type { DurableResult } from '../queue/durable-ingest.ts';
 import { CALL_ID_FIELDS, type CallEvent, normalise } from '../telecmi/index.ts';
 import { clientAddress, presentedToken, tokenMatches } from './auth.ts';
@@ -31,7 +31,7 @@ export interface ReceiverDeps {
  */
 export function createReceiverApp(deps: ReceiverDeps): Hono {
   const { config, logger } = deps;
-  initReceiverSeries();
+  useReceiverMetrics();
   const count = (kind: string, outcome: NotificationOutcome) => metrics.notifications.inc({ kind, outcome });
   /** `cdrf_ack_latency_seconds`: from the request's arrival here to its 200. */
   const timeAnswer: MiddlewareHandler = async (c, next) => {

@@ -10,7 +10,7 @@ import { listenError } from '../ops/startup-error.ts';
 import { DurableIngest } from '../queue/durable-ingest.ts';
 import { type IngestJobData, IngestWriter, ingestQueue } from '../queue/ingest.ts';
 import { destinationQueueName, destinationsLeftBehind } from '../queue/names.ts';
-import { producerConnection, RedisUnreachableError } from '../queue/redis.ts';
+import { producerConnection, RedisUnreachableError, watchConnection } from '../queue/redis.ts';
 import { Spool } from '../queue/spool.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { mountAdmin } from './admin.ts';
@@ -28,16 +28,7 @@ export interface RunningReceiver {
 
 export async function startReceiver(config: ForwarderConfig, logger: Logger): Promise<RunningReceiver> {
   const redis: Redis = producerConnection(config.redis.url);
-  // ioredis reports each failed reconnect; one warning per state change is enough.
-  let redisUp = true;
-  redis.on('error', (error) => {
-    if (redisUp) logger.warn({ error: error.message }, 'Redis connection lost; retrying');
-    redisUp = false;
-  });
-  redis.on('ready', () => {
-    if (!redisUp) logger.info('Redis connection restored');
-    redisUp = true;
-  });
+  watchConnection(redis, logger);
 
   // The notifications' writes go through a connection of their own (see IngestWriter); a lost
   // connection is reported once, by the other one.

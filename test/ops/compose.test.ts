@@ -70,8 +70,8 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('checks the receiver on /readyz and the workers on their metrics port', () => {
-    expect(words(services.receiver?.healthcheck?.test).join(' ')).toContain('127.0.0.1:3000/readyz');
+  it('checks the receiver on /healthz (it spools while Redis is down) and the workers on their metrics port', () => {
+    expect(words(services.receiver?.healthcheck?.test).join(' ')).toContain('127.0.0.1:3000/healthz');
     expect(words(services.worker?.healthcheck?.test).join(' ')).toContain('127.0.0.1:9464/healthz');
     expect(words(services.postgres?.healthcheck?.test)).toContain('pg_isready');
   });

@@ -1,10 +1,16 @@
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { registry, watchQueues } from '../../src/ops/metrics.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
 import { type Spawned, spawnEntry, writeTempConfig } from '../helpers/process.ts';
 import { startTestReceiver, uniquePrefix } from '../helpers/receiver.ts';
-import { deletePrefix, freePort, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
+import { deletePrefix, freePort, OwnRedis, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { loadSample } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
 
@@ -19,11 +25,20 @@ const FAMILIES = {
   cdrf_queue_jobs: 'gauge',
   cdrf_queue_oldest_waiting_age_seconds: 'gauge',
   cdrf_queue_hold_seconds: 'gauge',
+  cdrf_redis_up: 'gauge',
   // prom-client's default process metrics
   process_cpu_seconds_total: 'counter',
   process_resident_memory_bytes: 'gauge',
   nodejs_eventloop_lag_seconds: 'gauge',
 } as const;
+
+/** The families only a receiver has (besides the spool depth, absent from FAMILIES). */
+const RECEIVER_FAMILIES = [
+  'cdrf_notifications_total',
+  'cdrf_notification_duplicates_total',
+  'cdrf_auth_refusals_total',
+  'cdrf_ack_latency_seconds',
+] as const;
 
 /** The value of one series in a Prometheus text exposition (0 when absent). */
 function value(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -58,7 +73,9 @@ describe('GET /metrics on the receiver', () => {
     );
     cleanups.push(() => receiver.dispose());
     const text = await scrape(receiver.url);
-    for (const [name, type] of Object.entries(FAMILIES)) expect(text).toContain(`# TYPE ${name} ${type}`);
+    // The delivery families join when a delivery worker starts (the worker test below).
+    for (const [name, type] of Object.entries(FAMILIES))
+      if (!name.startsWith('cdrf_deliver')) expect(text).toContain(`# TYPE ${name} ${type}`);
     // The series the example alerts read exist from the start (at 0 when nothing happened), so
     // that increase() sees their first event: a series that appears at 1 has no increase.
     const series = (name: string) => text.split('\n').filter((line) => line.startsWith(`${name}{`));
@@ -169,6 +186,27 @@ describe('delivery and queue metrics', () => {
 });
 
 describe('hold metric', () => {
+  it('the oldest-waiting age is the longest wait of the jobs next in line, not only the next one', async () => {
+    const prefix = uniquePrefix('metrics');
+    const connection = new Redis(REDIS_URL);
+    const queue = new Queue('deliver.lined', { connection, prefix });
+    const unwatch = watchQueues([queue]);
+    cleanups.push(async () => {
+      unwatch();
+      await queue.close();
+      connection.disconnect();
+      await deletePrefix(REDIS_URL, prefix);
+    });
+    await queue.add('cdr', { n: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // As a retry whose delay ran out: it goes to the front of the line, the first job behind it.
+    await queue.add('cdr', { n: 2 }, { lifo: true });
+    const age = value(await registry.metrics(), 'cdrf_queue_oldest_waiting_age_seconds', {
+      queue: 'deliver.lined',
+    });
+    expect(age).toBeGreaterThanOrEqual(1.1);
+  });
+
   it('shows how long a Retry-After holds a destination, and 0 for one not held', async () => {
     const chat = await Sink.start();
     cleanups.push(() => chat.close());
@@ -215,32 +253,69 @@ destinations:
     }
   });
 
-  it('serves /metrics and /healthz on workers.metricsPort', async () => {
-    const prefix = uniquePrefix('metrics');
+  it('a worker serves /metrics, /healthz and /readyz on workers.metricsPort: its own series only, and Redis lost and back once each', async () => {
+    const redis = await OwnRedis.start();
     const port = await freePort();
+    const receiverPort = await freePort();
     const config = writeTempConfig(
-      `redis: {url: "${REDIS_URL}", prefix: ${prefix}}
-workers: {metricsPort: ${port}}
+      `redis: {url: "${redis.url}"}
+receiver: {port: ${receiverPort}, host: 127.0.0.1, spoolDir: ${mkdtempSync(join(tmpdir(), 'cdrf-spool-'))}}
+workers: {metricsPort: ${port}, stalledIntervalMs: 500}
 destinations:
   - {name: crm, type: http, url: "http://127.0.0.1:9/hook"}
 `,
     );
     // The config's key wins over the METRICS_PORT=0 the helper sets for other tests.
     const worker: Spawned = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: config });
+    const receiver: Spawned = spawnEntry('workers/receiver.ts', { FORWARDER_CONFIG: config });
     cleanups.push(async () => {
-      worker.child.kill('SIGKILL');
-      await worker.exited;
-      await deletePrefix(REDIS_URL, prefix);
+      for (const run of [worker, receiver]) {
+        run.child.kill('SIGKILL');
+        await run.exited;
+      }
+      await redis.stop();
     });
     const base = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 20_000);
+    await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok === true, 20_000);
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${base}/readyz`);
+    expect({ status: ready.status, body: await ready.json() }).toEqual({
+      status: 200,
+      body: { status: 'ok', redis: 'up' },
+    });
     const text = await scrape(base);
-    expect(text).toContain('# TYPE cdrf_deliveries_total counter');
-    expect(text).toContain('# TYPE process_cpu_seconds_total counter');
+    for (const [name, type] of Object.entries(FAMILIES))
+      if (!(RECEIVER_FAMILIES as readonly string[]).includes(name))
+        expect(text).toContain(`# TYPE ${name} ${type}`);
+    expect(text).toMatch(/^cdrf_redis_up 1$/m);
     expect(value(text, 'cdrf_queue_jobs', { queue: 'ingest', state: 'waiting' })).toBe(0);
     expect(text).toMatch(/^cdrf_queue_jobs\{[^}]*queue="deliver\.crm"/m);
+    // The receiver's series are the receiver's, and the deliveries' the worker's.
+    for (const family of [...RECEIVER_FAMILIES, 'cdrf_spool_depth'])
+      expect(text).not.toContain(`# TYPE ${family} `);
+    await waitFor(() => receiver.output().includes('receiver listening'), 20_000);
+    const receiverText = await scrape(`http://127.0.0.1:${receiverPort}`);
+    expect(receiverText).toContain('# TYPE cdrf_spool_depth gauge');
+    expect(receiverText).not.toContain('# TYPE cdrf_deliveries_total ');
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     expect(worker.output()).toContain('metrics server listening');
+
+    // Redis stops: not ready, cdrf_redis_up 0, one line for the loss (per connection), no stack trace.
+    await redis.stop();
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 503, 10_000);
+    expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'degraded', redis: 'down' });
+    expect(await scrape(base)).toMatch(/^cdrf_redis_up 0$/m);
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // a few reconnects fail meanwhile
+    const lost = (output: string) =>
+      output.split('\n').filter((line) => line.includes('Redis connection lost'));
+    // One per connection of the worker (the fan-out's, the destination's), however many reconnects failed.
+    expect(lost(worker.output())).toHaveLength(2);
+    expect(worker.output()).not.toMatch(/^\s+at /m);
+    expect(worker.output()).not.toContain('worker error');
+
+    await redis.start();
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, 15_000);
+    await waitFor(() => worker.output().split('Redis connection restored').length - 1 === 2, 10_000);
+    expect(await scrape(base)).toMatch(/^cdrf_redis_up 1$/m);
   });
 });
