@@ -69,12 +69,17 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       const pipeline = writes.pipeline();
       addCallIndex(pipeline, prefix, events, callIndexTtlSec);
       const added: Promise<unknown>[] = [];
+      // At debug, which destinations each event went to: a filter that leaves one out says so here.
+      const chosen = logger.isLevelEnabled('debug')
+        ? new Map(events.map((event) => [event, [] as string[]]))
+        : undefined;
       for (const route of routes) {
         for (const event of events) {
           if (!route.wants(event)) continue;
           const { name, data, opts } = deliveryJobOf(route, event);
           // Queues the add on the pipeline at once; the promise settles before exec.
           added.push(new Job(route.queue, name, data, opts, opts.jobId).addJob(pipeline));
+          chosen?.get(event)?.push(route.name);
         }
       }
       await Promise.all(added);
@@ -87,6 +92,8 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       // stays in the failed set (the rest of it is routed) for a retry once that is fixed.
       if (unreadable.length > 0) throw new UnrecoverableError(unreadable.join('; '));
       logger.debug({ jobId: job.id, events: events.length, routed, duplicates }, 'notifications routed');
+      for (const [event, destinations] of chosen ?? [])
+        logger.debug({ eventId: event.id, callId: event.callId, destinations }, 'event routed');
       return { routed, duplicates };
     },
     {

@@ -125,6 +125,17 @@ export const metrics = {
       for (const snapshot of snapshots) this.set({ queue: snapshot.name }, snapshot.oldestWaitingAgeSec);
     },
   }),
+  queuePaused: new Gauge({
+    name: 'cdrf_queue_paused',
+    help: 'Whether a queue is paused (from the queue dashboard): 1 when paused, 0 when not. Read at scrape time',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshots = await queueSnapshots();
+      this.reset();
+      for (const snapshot of snapshots) this.set({ queue: snapshot.name }, snapshot.paused ? 1 : 0);
+    },
+  }),
   redisUp: new Gauge({
     name: 'cdrf_redis_up',
     help: 'Whether Redis answers this process: 1 when each of the connections its queues use answers a PING within 1 s, 0 when one does not. Read at scrape time',
@@ -199,6 +210,7 @@ interface QueueSnapshot {
   counts: Record<string, number>;
   oldestWaitingAgeSec: number;
   holdSec: number;
+  paused: boolean;
 }
 
 /** The queues this process reports on, by Redis key prefix and name; several users share one entry. */
@@ -285,8 +297,8 @@ export async function redisAnswers(): Promise<boolean> {
 const NEXT_IN_LINE = 50;
 
 /**
- * Three cheap calls: the counts (one script), the jobs next in line (the tail of the wait list) and
- * the hold (two reads of one key). A queue whose connection is down is left out at once.
+ * Four cheap calls: the counts (one script), the jobs next in line (the tail of the wait list), the
+ * hold (two reads of one key) and whether it is paused. A queue whose connection is down is left out at once.
  */
 async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
   if ((await connectionOf(queue)).status !== 'ready') return undefined;
@@ -295,10 +307,11 @@ async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
     timer = setTimeout(() => resolve(undefined), QUEUE_READ_TIMEOUT_MS);
   });
   const read = (async (): Promise<QueueSnapshot> => {
-    const [counts, nextInLine, holdMs] = await Promise.all([
+    const [counts, nextInLine, holdMs, paused] = await Promise.all([
       queue.getJobCounts(...QUEUE_STATES),
       queue.getJobs(['waiting'], -NEXT_IN_LINE, -1),
       queueHoldMs(queue),
+      queue.isPaused(),
     ]);
     const now = Date.now();
     let ageSec = 0;
@@ -308,7 +321,7 @@ async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
       const retried = job.processedOn ? job.processedOn + (job.delay ?? 0) : 0;
       ageSec = Math.max(ageSec, (now - Math.max(added, retried)) / 1000);
     }
-    return { name: queue.name, counts, oldestWaitingAgeSec: ageSec, holdSec: holdMs / 1000 };
+    return { name: queue.name, counts, oldestWaitingAgeSec: ageSec, holdSec: holdMs / 1000, paused };
   })();
   try {
     return await Promise.race([read, timeout]);

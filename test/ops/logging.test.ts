@@ -111,6 +111,14 @@ destinations:
     expect(received.map((line) => line.eventId).sort()).toEqual(answers.map((answer) => answer.id).sort());
     for (const line of received) expect(['queued', 'duplicate']).toContain(line.outcome);
 
+    // At debug, which destinations each event went to (here: both take everything).
+    const routed = lines().filter((line) => line.msg === 'event routed');
+    expect(new Set(routed.map((line) => line.eventId))).toEqual(
+      new Set(received.map((line) => line.eventId)),
+    );
+    for (const line of routed)
+      expect(line).toMatchObject({ callId: expect.any(String), destinations: ['crm', 'strict'] });
+
     // One line per delivery attempt, with event id, destination and outcome.
     const attempts = lines().filter((line) => line.msg === 'delivered' || line.msg === 'delivery failed');
     for (const line of attempts) {

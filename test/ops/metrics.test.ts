@@ -25,6 +25,7 @@ const FAMILIES = {
   cdrf_queue_jobs: 'gauge',
   cdrf_queue_oldest_waiting_age_seconds: 'gauge',
   cdrf_queue_hold_seconds: 'gauge',
+  cdrf_queue_paused: 'gauge',
   cdrf_redis_up: 'gauge',
   // prom-client's default process metrics
   process_cpu_seconds_total: 'counter',
@@ -186,7 +187,7 @@ describe('delivery and queue metrics', () => {
 });
 
 describe('hold metric', () => {
-  it('the oldest-waiting age is the longest wait of the jobs next in line, not only the next one', async () => {
+  it('the oldest-waiting age is the longest wait of the jobs next in line, not only the next one; a paused queue says so', async () => {
     const prefix = uniquePrefix('metrics');
     const connection = new Redis(REDIS_URL);
     const queue = new Queue('deliver.lined', { connection, prefix });
@@ -198,13 +199,16 @@ describe('hold metric', () => {
       await deletePrefix(REDIS_URL, prefix);
     });
     await queue.add('cdr', { n: 1 });
+    expect(await registry.metrics()).toContain('cdrf_queue_paused{queue="deliver.lined"} 0');
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     // As a retry whose delay ran out: it goes to the front of the line, the first job behind it.
     await queue.add('cdr', { n: 2 }, { lifo: true });
-    const age = value(await registry.metrics(), 'cdrf_queue_oldest_waiting_age_seconds', {
-      queue: 'deliver.lined',
-    });
+    // Paused from the dashboard: said so, and the wait goes on.
+    await queue.pause();
+    const text = await registry.metrics();
+    const age = value(text, 'cdrf_queue_oldest_waiting_age_seconds', { queue: 'deliver.lined' });
     expect(age).toBeGreaterThanOrEqual(1.1);
+    expect(text).toContain('cdrf_queue_paused{queue="deliver.lined"} 1');
   });
 
   it('shows how long a Retry-After holds a destination, and 0 for one not held', async () => {
