@@ -11,15 +11,18 @@ import { selectRoles, startWorkers } from '../src/ops/run-workers.ts';
 const USAGE = 'usage: npm run worker [-- --only fanout,NAME,...]';
 exitOnHelp(USAGE);
 
-await runMain('worker', async (config, logger) => {
-  const roles = selectRoles(flags().only, config);
-  const services: Service[] = [];
-  // First, so that it is the last to stop: it answers scrapes while the workers wind down.
-  if (config.workers.metricsPort > 0)
-    services.push(await startMetricsServer(config.workers.metricsPort, logger, config.workers.metricsHost));
-  services.push(...startWorkers(config, logger, roles));
-  return services;
-});
+await runMain<Set<string>>(
+  'worker',
+  async (config, logger, roles) => {
+    const services: Service[] = [];
+    // First, so that it is the last to stop: it answers scrapes while the workers wind down.
+    if (config.workers.metricsPort > 0)
+      services.push(await startMetricsServer(config.workers.metricsPort, logger, config.workers.metricsHost));
+    services.push(...startWorkers(config, logger, roles));
+    return services;
+  },
+  (config) => selectRoles(flags().only, config),
+);
 
 /** `--only`; an unknown or malformed flag is a usage mistake (one line, exit 2). */
 function flags(): { only?: string } {

@@ -26,13 +26,16 @@ export interface Service {
 const SHUTDOWN_DEADLINE_MS = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 30_000);
 
 /**
- * The life of a process: load the config, check Redis, start the services, and on SIGTERM/SIGINT
- * close them in reverse order and exit 0. A mistake a person must fix (config, Redis URL) is
- * printed as one message, without a stack trace, and the process exits non-zero.
+ * The life of a process: load the config, read the flags against it, check Redis, start the
+ * services, and on SIGTERM/SIGINT close them in reverse order and exit 0. A mistake a person must
+ * fix (config, flags, Redis URL) is printed as one message, without a stack trace, and the process
+ * exits non-zero. The flags are read before anything is logged, so that a usage mistake is the only
+ * line printed.
  */
-export async function runMain(
+export async function runMain<Args = undefined>(
   name: string,
-  start: (config: ForwarderConfig, logger: Logger) => Promise<Service[]>,
+  start: (config: ForwarderConfig, logger: Logger, args: Args) => Promise<Service[]>,
+  readArgs?: (config: ForwarderConfig) => Args,
 ): Promise<void> {
   let logger: Logger;
   try {
@@ -46,6 +49,7 @@ export async function runMain(
   try {
     const file = configFileFromEnv();
     const config = loadConfig(file);
+    const args = readArgs?.(config) as Args;
     // Phone numbers are masked in log lines unless the config says otherwise.
     if (config.logging.showNumbers) logger = createLogger({ process: name }, { showNumbers: true });
     await assertRedisReachable(config.redis.url);
@@ -55,8 +59,7 @@ export async function runMain(
       { config: file, redis: { url: config.redis.url, prefix: config.redis.prefix } },
       'config loaded',
     );
-    services = await start(config, logger);
-    // Once started: a mistake in how it was started (a usage error) stays the only line printed.
+    services = await start(config, logger, args);
     for (const { setting, value, message } of await redisDurabilityWarnings(config.redis.url))
       logger.warn({ setting, value }, message);
   } catch (error) {
