@@ -1,8 +1,16 @@
 import type { FilterConfig } from '../config/index.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 
-/** The event fields a filter can match on, with the filter key that names each. */
+/** The event fields a filter matches as text, each named by the filter key of the same name. */
 const MATCHED_FIELDS = ['kind', 'status', 'direction', 'leg', 'team', 'user', 'provider', 'appId'] as const;
+
+/**
+ * A key added to the filter's schema but matched nowhere here would be accepted and ignored, so the
+ * destination would get every event: every key must be one of the above or handled below.
+ */
+type HandledKey = (typeof MATCHED_FIELDS)[number] | 'virtualNumber' | 'minAnsweredSec' | 'not';
+const everyFilterKeyHandled: [Exclude<keyof FilterConfig, HandledKey>] extends [never] ? true : false = true;
+void everyFilterKeyHandled;
 
 /**
  * Whether a destination wants an event: every key present in the filter must match; a list means
