@@ -12,7 +12,7 @@ import {
 } from '../ops/metrics.ts';
 import { HOLD_ONLY_LIMITER, holdQueue } from '../queue/hold.ts';
 import { destinationQueueName } from '../queue/names.ts';
-import { stalledJobOptions, watchConnection, workerConnection } from '../queue/redis.ts';
+import { isConnectionError, stalledJobOptions, watchConnection, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { maskNumbersInError } from '../telecmi/mask.ts';
 import { attemptsOf, BACKOFF_TYPE, retryDelayMs } from './retry.ts';
@@ -211,7 +211,7 @@ export function startDeliveryWorker(
     },
   );
   worker.on('error', (error) => {
-    if (redis.up) log.warn({ error: error.message }, 'delivery worker error');
+    if (redis.up && !isConnectionError(error)) log.warn({ error: error.message }, 'delivery worker error');
   });
   // A worker that died (its lock expired) left this delivery in flight: it is attempted again.
   worker.on('stalled', (jobId) =>

@@ -8,7 +8,7 @@ import { deliveryCounts } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { JobWriteConnection } from '../queue/job-writes.ts';
 import { destinationQueueName, destinationsLeftBehind, INGEST_QUEUE, seenKey } from '../queue/names.ts';
-import { stalledJobOptions, watchConnection, workerConnection } from '../queue/redis.ts';
+import { isConnectionError, stalledJobOptions, watchConnection, workerConnection } from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { deliveryJobOf, type Route, routeOf } from './route.ts';
 
@@ -109,7 +109,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     },
   );
   worker.on('error', (error) => {
-    if (redis.up) logger.warn({ error: error.message }, 'fan-out worker error');
+    if (redis.up && !isConnectionError(error)) logger.warn({ error: error.message }, 'fan-out worker error');
   });
   worker.on('stalled', (jobId) =>
     logger.warn(

@@ -53,6 +53,31 @@ export function watchConnection(
   return state;
 }
 
+/** The socket errors of a Redis that cannot be reached, as ioredis passes them on. */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/**
+ * Whether a worker's error is Redis being out of reach. A BullMQ worker blocks on a connection of
+ * its own, which may notice the loss before the watched one does: that is the same loss, which
+ * {@link watchConnection} reports once, not a worker error.
+ */
+export function isConnectionError(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return (
+    (code !== undefined && CONNECTION_ERROR_CODES.has(code)) || error.message === 'Connection is closed.'
+  );
+}
+
 /**
  * How every worker (fan-out and deliveries) recovers the jobs of a worker that died: checked every
  * `stalledIntervalMs` once their lock has expired, and taken up again however often that happens
