@@ -56,7 +56,30 @@ async function startServer(mode: Mode, prefix: string, spoolDir: string) {
     child.once('message', (message) => resolve((message as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
   });
-  return { port, stop: () => child.kill(process.env.BENCH_CPU_PROF ? 'SIGINT' : 'SIGKILL') };
+  /** The process's CPU time so far (user + system), in microseconds. */
+  const cpuMicros = () =>
+    new Promise<number>((resolve) => {
+      child.once('message', (message) => resolve((message as { cpuMicros: number }).cpuMicros));
+      child.send('cpu');
+    });
+  return { port, cpuMicros, stop: () => child.kill(process.env.BENCH_CPU_PROF ? 'SIGINT' : 'SIGKILL') };
+}
+
+/** Redis's CPU time so far (user + system, all its threads), in microseconds. */
+async function redisCpuMicros(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (seconds('used_cpu_sys') + seconds('used_cpu_user')) * 1e6;
+}
+
+/** CPU time spent during a handler's kept rounds, in microseconds. */
+interface CpuSpent {
+  /** The receiver process. */
+  receiver: number;
+  /** Redis (whatever else uses it meanwhile too). */
+  redis: number;
+  /** This process: autocannon, the load generator. */
+  loadGenerator: number;
 }
 
 function load(port: number, seconds: number): Promise<autocannon.Result> {
@@ -76,20 +99,31 @@ interface Handler {
   spoolDir: string;
   port: number;
   stop: () => void;
+  cpuMicros: () => Promise<number>;
   rounds: autocannon.Result[];
+  cpu: CpuSpent;
   acknowledged: number;
 }
 
 async function start(mode: Mode): Promise<Handler> {
   const prefix = `bench-${mode}-${process.pid}`;
   const spoolDir = mkdtempSync(join(os.tmpdir(), 'cdrf-bench-spool-'));
-  const { port, stop } = await startServer(mode, prefix, spoolDir);
-  return { mode, prefix, spoolDir, port, stop, rounds: [], acknowledged: 0 };
+  const { port, stop, cpuMicros } = await startServer(mode, prefix, spoolDir);
+  const cpu = { receiver: 0, redis: 0, loadGenerator: 0 };
+  return { mode, prefix, spoolDir, port, stop, cpuMicros, rounds: [], cpu, acknowledged: 0 };
 }
 
 /** One load round against `handler`; any failed request stops the benchmark. */
 async function round(handler: Handler, seconds: number, keep: boolean): Promise<void> {
+  const before = { receiver: await handler.cpuMicros(), redis: await redisCpuMicros(infoRedis) };
+  const ownBefore = process.cpuUsage();
   const result = await load(handler.port, seconds);
+  const own = process.cpuUsage(ownBefore);
+  if (keep) {
+    handler.cpu.receiver += (await handler.cpuMicros()) - before.receiver;
+    handler.cpu.redis += (await redisCpuMicros(infoRedis)) - before.redis;
+    handler.cpu.loadGenerator += own.user + own.system;
+  }
   const failures = result.non2xx + result.errors + result.timeouts;
   if (failures > 0)
     throw new Error(`${handler.mode}: ${failures} requests failed (non-2xx, errors or timeouts)`);
@@ -122,23 +156,26 @@ function summary(handler: Handler) {
   };
 }
 
-/** Notifications stored in the ingest queue (a job holds those that arrived together). */
-async function queuedNotifications(prefix: string): Promise<number> {
+/** Notifications stored in the ingest queue, and the jobs (writes) that hold them. */
+async function queuedNotifications(prefix: string): Promise<{ stored: number; jobs: number }> {
   const redis = new Redis(REDIS_URL);
   const queue = new Queue<IngestJobData>('ingest', { connection: redis, prefix });
   let stored = 0;
+  let jobCount = 0;
   for (let start = 0; ; start += 1000) {
     const jobs = await queue.getJobs(['waiting'], start, start + 999);
     for (const job of jobs) stored += notificationsOf(job.data).length;
+    jobCount += jobs.length;
     if (jobs.length < 1000) break;
   }
   await queue.close();
   redis.disconnect();
-  return stored;
+  return { stored, jobs: jobCount };
 }
 
 // Both handlers run side by side and take turns (bare, durable, bare, ...), so that a change in the
 // machine's speed during the run (a shared VM's neighbours) weighs on both alike.
+const infoRedis = new Redis(REDIS_URL);
 const bare = await start('bare');
 const durable = await start('durable');
 try {
@@ -150,17 +187,18 @@ try {
   // flight when a round stops are stored but not counted as answered, so there may be a few more
   // notifications than 200s, never fewer.
   const queued = await queuedNotifications(durable.prefix);
-  if (queued < durable.acknowledged) {
+  if (queued.stored < durable.acknowledged) {
     throw new Error(
-      `durable: ${durable.acknowledged} requests answered 200 but ${queued} notifications are in Redis`,
+      `durable: ${durable.acknowledged} requests answered 200 but ${queued.stored} notifications are in Redis`,
     );
   }
   report(queued);
 } finally {
   await Promise.all([stop(bare), stop(durable)]);
+  infoRedis.disconnect();
 }
 
-function report(queued: number) {
+function report(queued: { stored: number; jobs: number }) {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   console.log(
     `\nreceiver benchmark: ${CONNECTIONS} connections; each handler ${WARMUP_S} s warm-up, then ${ROUNDS} rounds of ${DURATION_S / ROUNDS} s, the two handlers taking turns`,
@@ -186,10 +224,21 @@ function report(queued: number) {
     (rate(result) / rate(bare.rounds[index] as autocannon.Result)).toFixed(3),
   );
   console.log(
-    `\ndurable: ${durable.acknowledged} notifications answered 200, ${queued} notifications found in Redis (the difference: requests in flight when a round stopped)`,
+    `\ndurable: ${durable.acknowledged} notifications answered 200, ${queued.stored} notifications found in Redis (the difference: requests in flight when a round stopped), in ${queued.jobs} writes (${(queued.stored / queued.jobs).toFixed(1)} notifications per write)`,
   );
   console.log(
     `durable / bare throughput: ${(d.rps / b.rps).toFixed(3)} (goal >= 0.75; absolute goal >= 4100 req/s); round by round: ${perRound.join(', ')}`,
   );
   console.log(`durable / bare p99:        ${(d.p99 / Math.max(b.p99, 1)).toFixed(3)} (goal <= 2)`);
+  // Where the durable handler's extra time goes: CPU per request answered, in each process.
+  const perRequest = (handler: Handler, spent: number) =>
+    spent / handler.rounds.reduce((sum, result) => sum + result.requests.total, 0);
+  const line = (name: string, key: keyof CpuSpent) => {
+    const [inBare, inDurable] = [perRequest(bare, bare.cpu[key]), perRequest(durable, durable.cpu[key])];
+    return `${name.padEnd(16)} bare ${inBare.toFixed(1).padStart(6)}   durable ${inDurable.toFixed(1).padStart(6)}   (${inDurable >= inBare ? '+' : ''}${(inDurable - inBare).toFixed(1)})`;
+  };
+  console.log('\nCPU per request, µs (user + system, over the kept rounds):');
+  console.log(line('receiver', 'receiver'));
+  console.log(line('Redis', 'redis'));
+  console.log(line('load generator', 'loadGenerator'));
 }
