@@ -116,7 +116,7 @@ export const metrics = {
   }),
   queueOldestWaitingAge: new Gauge({
     name: 'cdrf_queue_oldest_waiting_age_seconds',
-    help: 'How long the oldest waiting job of each queue has been waiting (0 when none waits), read at scrape time',
+    help: 'How long the longest-waiting of the next 50 jobs in line of each queue has been waiting, retries left out (0 when none waits), read at scrape time',
     labelNames: ['queue'] as const,
     registers: [registry],
     async collect() {
@@ -291,7 +291,7 @@ export async function redisAnswers(): Promise<boolean> {
 
 /**
  * The jobs next in line, whose longest wait `cdrf_queue_oldest_waiting_age_seconds` reports. Not
- * only the next one: a retry whose delay ran out goes to the front of the line, and reporting that
+ * only the next one: a job whose worker died goes back to the front of the line, and reporting that
  * one alone showed ~0 s while hundreds waited behind it.
  */
 const NEXT_IN_LINE = 50;
@@ -316,10 +316,13 @@ async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
     const now = Date.now();
     let ageSec = 0;
     for (const job of nextInLine) {
-      // Waiting since it was added, or since its retry delay ran out (a retried or stalled job).
-      const added = job.timestamp + (job.opts.delay ?? 0);
-      const retried = job.processedOn ? job.processedOn + (job.delay ?? 0) : 0;
-      ageSec = Math.max(ageSec, (now - Math.max(added, retried)) / 1000);
+      // A retry is left out: BullMQ keeps no record of when its delay ran out (it clears `delay`),
+      // and its last attempt's start would count the whole backoff as waiting. It joined the line
+      // at the back, so the jobs behind it are younger: theirs is a wait it has had at least.
+      if (job.attemptsMade > 0) continue;
+      // Waiting since it was added, or since it was taken and put back (a hold, a worker that died).
+      const since = Math.max(job.timestamp + (job.opts.delay ?? 0), job.processedOn ?? 0);
+      ageSec = Math.max(ageSec, (now - since) / 1000);
     }
     return { name: queue.name, counts, oldestWaitingAgeSec: ageSec, holdSec: holdMs / 1000, paused };
   })();

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registry, watchQueues } from '../../src/ops/metrics.ts';
@@ -201,7 +201,7 @@ describe('hold metric', () => {
     await queue.add('cdr', { n: 1 });
     expect(await registry.metrics()).toContain('cdrf_queue_paused{queue="deliver.lined"} 0');
     await new Promise((resolve) => setTimeout(resolve, 1_100));
-    // As a retry whose delay ran out: it goes to the front of the line, the first job behind it.
+    // As a job whose worker died: it goes back to the front of the line, the first job behind it.
     await queue.add('cdr', { n: 2 }, { lifo: true });
     // Paused from the dashboard: said so, and the wait goes on.
     await queue.pause();
@@ -209,6 +209,47 @@ describe('hold metric', () => {
     const age = value(text, 'cdrf_queue_oldest_waiting_age_seconds', { queue: 'deliver.lined' });
     expect(age).toBeGreaterThanOrEqual(1.1);
     expect(text).toContain('cdrf_queue_paused{queue="deliver.lined"} 1');
+  });
+
+  it('the oldest-waiting age leaves out a retry, whose backoff is no wait for a worker, not the jobs behind it', async () => {
+    const prefix = uniquePrefix('metrics');
+    const connection = new Redis(REDIS_URL);
+    const queue = new Queue('deliver.retried', { connection, prefix });
+    const unwatch = watchQueues([queue]);
+    cleanups.push(async () => {
+      unwatch();
+      await queue.close();
+      connection.disconnect();
+      await deletePrefix(REDIS_URL, prefix);
+    });
+    // A delivery fails once and waits out its backoff.
+    const retried = await queue.add(
+      'cdr',
+      { n: 1 },
+      { attempts: 2, backoff: { type: 'fixed', delay: 60_000 } },
+    );
+    const worker = new Worker(
+      'deliver.retried',
+      async () => {
+        throw new Error('503 from the CRM');
+      },
+      { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix },
+    );
+    cleanups.push(() => worker.close());
+    await waitFor(async () => (await queue.getDelayedCount()) === 1);
+    await worker.close();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Its delay runs out (as a worker promotes it) just after a new delivery joined the line.
+    await queue.add('cdr', { n: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await (await queue.getJob(retried.id as string))?.promote();
+    expect(await queue.getWaitingCount()).toBe(2);
+    const age = value(await registry.metrics(), 'cdrf_queue_oldest_waiting_age_seconds', {
+      queue: 'deliver.retried',
+    });
+    // The new delivery's wait, not the 1.8 s since the retry's failed attempt began.
+    expect(age).toBeGreaterThanOrEqual(0.3);
+    expect(age).toBeLessThan(1.5);
   });
 
   it('shows how long a Retry-After holds a destination, and 0 for one not held', async () => {
