@@ -19,28 +19,19 @@ import {
 import { formatPath, interpolateTree, type PathSegment } from '../src/config/interpolate.ts';
 import { destinationTypeOf } from '../src/destinations/registry.ts';
 import { exitOnHelp } from '../src/ops/main.ts';
+import { HARMLESS_QUERY, redactUrl as redactedUrl } from '../src/ops/redact.ts';
 
 exitOnHelp(
   'usage: npm run config:check [-- FILE]   (default: $FORWARDER_CONFIG, else config/forwarder.yaml)',
 );
 const file = process.argv[2] ?? configFileFromEnv();
 
-/** Query parameters whose values are shown: everything else may be a key (`?code=`, `?token=`). */
-const HARMLESS_QUERY = new Set(['sslmode', 'application_name', 'connect_timeout']);
-
 /** A URL without its password, query values or secret-looking path segments. */
 function redactUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return '(not a URL)';
-  }
+  const redacted = redactedUrl(text, '…');
+  if (redacted === undefined) return '(not a URL)';
+  const url = new URL(redacted);
   if (url.hostname === 'hooks.slack.com') return 'hooks.slack.com/…';
-  if (url.password) url.password = '***';
-  for (const key of [...url.searchParams.keys()]) {
-    if (!HARMLESS_QUERY.has(key)) url.searchParams.set(key, '…');
-  }
   // Long random segments are usually tokens (`/hooks/catch/123/abcDEF123…`).
   url.pathname = url.pathname
     .split('/')

@@ -1,16 +1,30 @@
 /**
- * A URL fit for a message or a log line: its password and any `token` query parameter hidden.
- * Undefined when the text is not a URL (callers then hide it whole).
+ * Query parameters whose values are shown: everything else may be a key (`?token=`, `?api_key=`,
+ * ioredis's `?password=`).
  */
-export function redactUrl(text: string): string | undefined {
+export const HARMLESS_QUERY: ReadonlySet<string> = new Set([
+  'sslmode',
+  'application_name',
+  'connect_timeout',
+  'db',
+  'family',
+]);
+
+/**
+ * A URL fit for a message or a log line: its password replaced by `***` and the values of its query
+ * parameters (but harmless ones) by `queryMask`. Undefined when the text is not a URL (callers then
+ * hide it whole).
+ */
+export function redactUrl(text: string, queryMask = '***'): string | undefined {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
     return undefined;
   }
-  if (!url.password && !url.searchParams.has('token')) return text;
+  const secretKeys = [...url.searchParams.keys()].filter((key) => !HARMLESS_QUERY.has(key));
+  if (!url.password && secretKeys.length === 0) return text;
   if (url.password) url.password = '***';
-  if (url.searchParams.has('token')) url.searchParams.set('token', '***');
+  for (const key of secretKeys) url.searchParams.set(key, queryMask);
   return url.toString();
 }

@@ -174,6 +174,9 @@ destinations:
         headers: { authorization: `Bearer ${HEADER_SECRET}` },
         webhookUrl: 'https://hooks.slack.com/services/T000/B000/slack-secret-path',
         url: 'redis://:redis-pass-123@redis.internal:6379',
+        // ioredis reads a password from the query string too; a CRM URL may carry its key there.
+        redis: { url: 'redis://127.0.0.1:6379/?password=redis-query-pass&db=2' },
+        proxy: 'http://proxy.internal:3128/?api_key=proxy-query-key',
         destination: { url: 'postgres://app:pg-pass-123@db:5432/cdr', token: TOKEN },
         receiver: { authorization: `Bearer ${HEADER_SECRET}` },
       },
@@ -182,10 +185,18 @@ destinations:
     const [line] = raw;
     for (const secret of [TOKEN, ADMIN_PASSWORD, SIGNING_SECRET, HEADER_SECRET])
       expect(line).not.toContain(secret);
-    for (const secret of ['slack-secret-path', 'redis-pass-123', 'pg-pass-123'])
+    for (const secret of [
+      'slack-secret-path',
+      'redis-pass-123',
+      'pg-pass-123',
+      'redis-query-pass',
+      'proxy-query-key',
+    ])
       expect(line).not.toContain(secret);
     const parsed = JSON.parse(line ?? '{}');
     expect(parsed.url).toBe('redis://:***@redis.internal:6379');
+    expect(parsed.redis.url).toBe('redis://127.0.0.1:6379/?password=***&db=2');
+    expect(parsed.proxy).toBe('http://proxy.internal:3128/?api_key=***');
     expect(parsed.destination.url).toBe('postgres://app:***@db:5432/cdr');
     expect(parsed.token).toBe('[redacted]');
   });
