@@ -5,6 +5,7 @@
  * problems (no stack trace) and exits 2, like the processes do at start-up.
  */
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
 import {
   ConfigError,
@@ -21,10 +22,22 @@ import { destinationTypeOf } from '../src/destinations/registry.ts';
 import { exitOnHelp } from '../src/ops/main.ts';
 import { HARMLESS_QUERY, redactUrl as redactedUrl } from '../src/ops/redact.ts';
 
-exitOnHelp(
-  'usage: npm run config:check [-- FILE]   (default: $FORWARDER_CONFIG, else config/forwarder.yaml)',
-);
-const file = process.argv[2] ?? configFileFromEnv();
+const USAGE =
+  'usage: npm run config:check [-- FILE]   (default: $FORWARDER_CONFIG, else config/forwarder.yaml)';
+exitOnHelp(USAGE);
+const file = fileArgument() ?? configFileFromEnv();
+
+/** The one file named, if any; a flag or a second file is a usage mistake (exit 2). */
+function fileArgument(): string | undefined {
+  try {
+    const { positionals } = parseArgs({ options: {}, allowPositionals: true });
+    if (positionals.length > 1) throw new Error(`one file at most; got ${positionals.length}`);
+    return positionals[0];
+  } catch (error) {
+    process.stderr.write(`config:check: ${(error as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
 
 /** A URL without its password, query values or secret-looking path segments. */
 function redactUrl(text: string): string {

@@ -1,5 +1,12 @@
 /** `npm run receiver`: the HTTP receiver alone. */
-import { runMain } from '../src/ops/main.ts';
+import { exitOnHelp, readFlags, runMain } from '../src/ops/main.ts';
 import { startReceiver } from '../src/receiver/server.ts';
 
-await runMain('receiver', async (config, logger) => [await startReceiver(config, logger)]);
+const USAGE = 'usage: npm run receiver   (it takes no flags: see README, Configuration)';
+exitOnHelp(USAGE);
+
+await runMain(
+  'receiver',
+  async (config, logger) => [await startReceiver(config, logger)],
+  () => readFlags(USAGE, {}),
+);

@@ -3,8 +3,7 @@
  * runs a subset (`fanout` names the fan-out), so each destination can be scaled on its own.
  * Serves `/metrics` and `/healthz` on `workers.metricsPort` (default 9464; 0: off), on `workers.metricsHost`.
  */
-import { parseArgs } from 'node:util';
-import { exitOnHelp, runMain, type Service, UsageError } from '../src/ops/main.ts';
+import { exitOnHelp, readFlags, runMain, type Service } from '../src/ops/main.ts';
 import { startMetricsServer } from '../src/ops/metrics.ts';
 import { selectRoles, startWorkers } from '../src/ops/run-workers.ts';
 
@@ -26,15 +25,5 @@ await runMain<Set<string>>(
 
 /** `--only`; an unknown or malformed flag is a usage mistake (one line, exit 2). */
 function flags(): { only?: string } {
-  let values: { only?: string };
-  try {
-    values = parseArgs({ options: { only: { type: 'string' } } }).values;
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n${USAGE}`);
-  }
-  // `npm run worker --only crm` (no `--`): npm takes the flag for itself and would run everything.
-  const swallowed = process.env.npm_config_only;
-  if (values.only === undefined && swallowed)
-    throw new UsageError(`npm took --only for itself: write npm run worker -- --only ${swallowed}`);
-  return values;
+  return readFlags(USAGE, { only: { type: 'string' } });
 }

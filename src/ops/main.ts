@@ -1,3 +1,4 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConfigError, configFileFromEnv, type ForwarderConfig, loadConfig } from '../config/index.ts';
 import { assertRedisReachable, RedisUnreachableError, redisDurabilityWarnings } from '../queue/redis.ts';
 import { createLogger, type Logger, LogLevelError } from './logger.ts';
@@ -15,6 +16,21 @@ export function exitOnHelp(usage: string, args: string[] = process.argv.slice(2)
   if ((end < 0 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h')) {
     process.stdout.write(`${usage}\n`);
     process.exit(0);
+  }
+}
+
+/**
+ * The process's flags, as `options` names them; an unknown or malformed one is a usage mistake
+ * (thrown as a {@link UsageError} that ends with `usage`).
+ */
+export function readFlags<const T extends NonNullable<ParseArgsConfig['options']>>(
+  usage: string,
+  options: T,
+) {
+  try {
+    return parseArgs({ options }).values;
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${usage}`);
   }
 }
 

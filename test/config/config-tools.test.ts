@@ -15,10 +15,11 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'config-tools-'));
 
 /** `npm run config:check [file]`, in a clean environment plus `env`. */
-function configCheck(file: string | undefined, env: Record<string, string> = {}) {
+/** `file`: the command's argument, or several. */
+function configCheck(file: string | string[] | undefined, env: Record<string, string> = {}) {
   const result = spawnSync(
     process.execPath,
-    ['--import', 'tsx', 'scripts/config-check.ts', ...(file ? [file] : [])],
+    ['--import', 'tsx', 'scripts/config-check.ts', ...(file === undefined ? [] : [file].flat())],
     {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', ...env },
@@ -249,6 +250,21 @@ destinations:
     const { code, stdout, stderr } = configCheck('--help');
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     expect(stdout).toMatch(/^usage: npm run config:check/);
+  });
+
+  it('stops at a flag it does not know or a second file, with the usage, exit 2', () => {
+    const usage =
+      'usage: npm run config:check [-- FILE]   (default: $FORWARDER_CONFIG, else config/forwarder.yaml)';
+    const flag = configCheck('--bogus');
+    expect({ code: flag.code, stdout: flag.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(flag.stderr).toMatch(/^config:check: Unknown option '--bogus'/);
+    expect(flag.stderr.trim().split('\n').at(-1)).toBe(usage);
+    const two = configCheck(['config/forwarder.yaml', 'config/forwarder.yaml']);
+    expect(two).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: `config:check: one file at most; got 2\n${usage}\n`,
+    });
   });
 
   it('reports a missing file and a YAML syntax error the same way', () => {

@@ -108,15 +108,6 @@ describe('worker processes', () => {
     );
   });
 
-  it('--only without the -- that passes it through npm: says so instead of running everything', async () => {
-    const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
-    const run = worker([], { npm_config_only: 'crm' });
-    expect(await run.exited).toBe(2);
-    expect(run.output().trim()).toBe(
-      'cdr-forwarder: npm took --only for itself: write npm run worker -- --only crm',
-    );
-  });
-
   it('an unknown flag stops it with the usage, exit 2, no stack trace', async () => {
     const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
     const run = worker(['--onyl', 'crm']);
@@ -135,12 +126,30 @@ describe('worker processes', () => {
     );
   });
 
-  it('--help prints the usage and exits 0, for the worker and each operator command', async () => {
+  it('--help prints the usage and exits 0, for the worker, the receiver, npm start and each operator command', async () => {
     const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
     const run = worker(['--help']);
     expect(await run.exited).toBe(0);
     expect(run.output().trim()).toBe('usage: npm run worker [-- --only fanout,NAME,...]');
     const config = writeTempConfig('destinations: []\n');
+    for (const [entry, usage] of [
+      ['workers/receiver.ts', 'usage: npm run receiver   (it takes no flags: see README, Configuration)'],
+      ['workers/all.ts', 'usage: npm start   (it takes no flags: see README, Configuration)'],
+    ] as const) {
+      const help = spawnEntry(entry, { FORWARDER_CONFIG: config }, ['--help']);
+      expect({ entry, code: await help.exited, output: help.output().trim() }).toEqual({
+        entry,
+        code: 0,
+        output: usage,
+      });
+      // A flag they do not take: the usage, exit 2, and nothing started.
+      const wrong = spawnEntry(entry, { FORWARDER_CONFIG: config }, ['--only', 'crm']);
+      expect({ entry, code: await wrong.exited, output: wrong.output().trim() }).toEqual({
+        entry,
+        code: 2,
+        output: `cdr-forwarder: Unknown option '--only'\n${usage}`,
+      });
+    }
     for (const [script, usage] of [
       ['replay', /^usage: npm run replay -- --destination NAME/],
       ['trace', /^usage: npm run trace -- EVENT_ID/],
