@@ -145,6 +145,11 @@ destinations:
     for (const line of crmAttempts.filter((attempt) => attempt.outcome === 'delivered')) {
       expect(line.httpStatus).toBe(200);
     }
+    // So does the debug line of each request a destination accepted: `status` is only ever the call's.
+    const accepted = lines().filter((line) => line.msg === 'http delivery accepted');
+    expect(accepted).toHaveLength(events.size);
+    for (const line of accepted)
+      expect({ httpStatus: line.httpStatus, status: line.status }).toEqual({ httpStatus: 200 });
     expect(strictAttempts.every((line) => line.outcome === 'failed_permanently')).toBe(true);
     expect(new Set(crmAttempts.map((line) => line.eventId))).toEqual(events);
 

@@ -101,7 +101,7 @@ class HttpDestination implements Destination {
         throw authorization ? this.#tokenRefused(error, authorization) : error;
       });
     context.logger.debug(
-      { eventId: event.id, status, ms: Math.round(performance.now() - started) },
+      { eventId: event.id, httpStatus: status, ms: Math.round(performance.now() - started) },
       'http delivery accepted',
     );
     return { status };

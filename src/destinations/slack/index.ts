@@ -42,7 +42,7 @@ class SlackDestination implements Destination {
       headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT },
       body: JSON.stringify(this.payload(event)),
     });
-    context.logger.debug({ eventId: event.id, status }, 'slack message posted');
+    context.logger.debug({ eventId: event.id, httpStatus: status }, 'slack message posted');
     return { status };
   }
 
