@@ -329,7 +329,7 @@ export const WorkersConfig = v.pipe(
     metricsPort: v.pipe(
       v.optional(integer(0, 65535), () => process.env.METRICS_PORT ?? 9464),
       v.description(
-        "Port of a worker process's own HTTP server for /metrics and /healthz; 0 turns it off. Default: $METRICS_PORT, else 9464.",
+        "Port of a worker process's own HTTP server for /metrics, /healthz and /readyz; 0 turns it off. Default: $METRICS_PORT, else 9464.",
       ),
     ),
     metricsHost: v.pipe(

@@ -264,29 +264,35 @@ async function connectionOf(queue: Queue): Promise<Redis> {
 
 /**
  * Whether every queue this process watches is on a connection that answers a PING within 1 s
- * (true when it watches none). For `cdrf_redis_up` and a worker's `/readyz`.
+ * (true when it watches none). For `cdrf_redis_up` and a worker's `/readyz`; never rejects.
  */
 export async function redisAnswers(): Promise<boolean> {
   const answers = await Promise.all(
-    [...watched.values()].map(async ({ queue }) => {
-      const client = await connectionOf(queue);
-      if (client.status !== 'ready') return false;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), 1_000);
-      });
-      const ping = client.ping().then(
-        (reply: string) => reply === 'PONG',
-        () => false,
-      );
-      try {
-        return await Promise.race([ping, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-    }),
+    [...watched.values()].map(({ queue }) =>
+      within(1_000, false, async () => {
+        const client = await connectionOf(queue);
+        return client.status === 'ready' && (await client.ping()) === 'PONG';
+      }),
+    ),
   );
   return answers.every(Boolean);
+}
+
+/** What `read` gives, or `otherwise` when it fails or takes longer than `ms` (a scrape never hangs). */
+async function within<T>(ms: number, otherwise: T, read: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(otherwise), ms);
+  });
+  const result = read();
+  try {
+    return await Promise.race([result, timeout]);
+  } catch {
+    return otherwise;
+  } finally {
+    clearTimeout(timer);
+    result.catch(() => {});
+  }
 }
 
 /**
@@ -301,12 +307,8 @@ const NEXT_IN_LINE = 50;
  * hold (two reads of one key) and whether it is paused. A queue whose connection is down is left out at once.
  */
 async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
-  if ((await connectionOf(queue)).status !== 'ready') return undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), QUEUE_READ_TIMEOUT_MS);
-  });
-  const read = (async (): Promise<QueueSnapshot> => {
+  return within(QUEUE_READ_TIMEOUT_MS, undefined, async (): Promise<QueueSnapshot | undefined> => {
+    if ((await connectionOf(queue)).status !== 'ready') return undefined;
     const [counts, nextInLine, holdMs, paused] = await Promise.all([
       queue.getJobCounts(...QUEUE_STATES),
       queue.getJobs(['waiting'], -NEXT_IN_LINE, -1),
@@ -325,15 +327,7 @@ async function readQueue(queue: Queue): Promise<QueueSnapshot | undefined> {
       ageSec = Math.max(ageSec, (now - since) / 1000);
     }
     return { name: queue.name, counts, oldestWaitingAgeSec: ageSec, holdSec: holdMs / 1000, paused };
-  })();
-  try {
-    return await Promise.race([read, timeout]);
-  } catch {
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-    read.catch(() => {});
-  }
+  });
 }
 
 // --- Serving -------------------------------------------------------------------------------------
