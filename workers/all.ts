@@ -12,7 +12,7 @@ exitOnHelp(USAGE);
 await runMain(
   'all',
   async (config, logger) => [
-    ...startWorkers(config, logger, selectRoles(undefined, config)),
+    startWorkers(config, logger, selectRoles(undefined, config)),
     // Last, so that it is the first to stop: no new notification arrives while workers wind down.
     await startReceiver(config, logger),
   ],

@@ -17,7 +17,7 @@ await runMain<Set<string>>(
     // First, so that it is the last to stop: it answers scrapes while the workers wind down.
     if (config.workers.metricsPort > 0)
       services.push(await startMetricsServer(config.workers.metricsPort, logger, config.workers.metricsHost));
-    services.push(...startWorkers(config, logger, roles));
+    services.push(startWorkers(config, logger, roles));
     return services;
   },
   (config) => selectRoles(flags().only, config),

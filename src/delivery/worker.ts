@@ -12,7 +12,12 @@ import {
 } from '../ops/metrics.ts';
 import { HOLD_ONLY_LIMITER, holdQueue } from '../queue/hold.ts';
 import { destinationQueueName } from '../queue/names.ts';
-import { isConnectionError, stalledJobOptions, watchConnection, workerConnection } from '../queue/redis.ts';
+import {
+  isConnectionError,
+  watchConnection,
+  workerConnection,
+  workerRecoveryOptions,
+} from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { maskNumbersInError } from '../telecmi/mask.ts';
 import { attemptsOf, BACKOFF_TYPE, retryDelayMs } from './retry.ts';
@@ -203,7 +208,7 @@ export function startDeliveryWorker(
       // The lock outlasts the longest delivery, so a slow destination never has its job taken
       // over by another worker while it is still running.
       lockDuration: Math.max(5_000, timeoutMs * 2),
-      ...stalledJobOptions(config.workers.stalledIntervalMs),
+      ...workerRecoveryOptions(config.workers.stalledIntervalMs),
       settings: {
         backoffStrategy: (attemptsMade, backoffType, error) =>
           backoffType === BACKOFF_TYPE ? retryDelayMs(destinationConfig.retry, attemptsMade, error) : 0,
@@ -224,9 +229,11 @@ export function startDeliveryWorker(
     worker,
     async close() {
       // Waits for the deliveries in flight; the process's shutdown deadline bounds the wait, and a
-      // delivery cut off by it is taken up again by another worker once its lock expires.
+      // delivery cut off by it is taken up again by another worker once its lock expires. Not while
+      // Redis is away: none could be recorded, and BullMQ would wait for its blocking connection to
+      // end, which ioredis never ends between two reconnects (it hung until the deadline).
       unwatch();
-      await worker.close();
+      await worker.close(!redis.up);
       await destination.close();
       await queue.close();
       connection.disconnect();

@@ -8,7 +8,12 @@ import { deliveryCounts } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { JobWriteConnection } from '../queue/job-writes.ts';
 import { destinationQueueName, destinationsLeftBehind, INGEST_QUEUE, seenKey } from '../queue/names.ts';
-import { isConnectionError, stalledJobOptions, watchConnection, workerConnection } from '../queue/redis.ts';
+import {
+  isConnectionError,
+  watchConnection,
+  workerConnection,
+  workerRecoveryOptions,
+} from '../queue/redis.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { deliveryJobOf, type Route, routeOf } from './route.ts';
 
@@ -105,7 +110,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       // minute (BullMQ's default). Should a stalled event loop let it expire, the job running
       // twice adds nothing: delivery job ids are deterministic.
       lockDuration: FANOUT_LOCK_MS,
-      ...stalledJobOptions(config.workers.stalledIntervalMs),
+      ...workerRecoveryOptions(config.workers.stalledIntervalMs),
     },
   );
   worker.on('error', (error) => {
@@ -125,7 +130,8 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     worker,
     async close() {
       unwatch();
-      await worker.close();
+      // Not waiting while Redis is away: see the delivery worker's close.
+      await worker.close(!redis.up);
       await Promise.all([ingest.close(), ...routes.map((route) => route.queue.close())]);
       connection.disconnect();
       writes.redis.disconnect();

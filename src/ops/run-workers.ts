@@ -27,7 +27,11 @@ export function selectRoles(only: string | undefined, config: ForwarderConfig): 
   return new Set(wanted);
 }
 
-export function startWorkers(config: ForwarderConfig, logger: Logger, roles: Set<string>): Service[] {
+/**
+ * Starts the workers of `roles`. They stop together: closed one after another, those not yet told
+ * kept taking jobs while the first waited for its deliveries in flight.
+ */
+export function startWorkers(config: ForwarderConfig, logger: Logger, roles: Set<string>): Service {
   const services: Service[] = [];
   if (roles.has(FANOUT)) services.push(startFanout(config, logger));
   for (const destination of config.destinations) {
@@ -36,5 +40,9 @@ export function startWorkers(config: ForwarderConfig, logger: Logger, roles: Set
     }
   }
   logger.info({ roles: [...roles] }, 'workers started');
-  return services;
+  return {
+    async close() {
+      await Promise.all(services.map((service) => service.close()));
+    },
+  };
 }

@@ -5,7 +5,7 @@ import { destinationQueueName, INGEST_QUEUE } from '../../src/queue/names.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
 import { runScript, type Spawned, spawnEntry, writeTempConfig } from '../helpers/process.ts';
 import { uniquePrefix } from '../helpers/receiver.ts';
-import { deletePrefix, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
+import { deletePrefix, OwnRedis, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { sampleEvent } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
 
@@ -97,6 +97,27 @@ describe('worker processes', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(chat.requests).toHaveLength(0);
     expect(run.output()).toContain('"roles":["fanout","crm"]');
+  });
+
+  it('a worker told to stop while Redis is away stops at once, all its workers together, exit 0', async () => {
+    const redis = await OwnRedis.start();
+    cleanups.push(() => redis.stop('SIGKILL'));
+    const crm = await Sink.start();
+    cleanups.push(() => crm.close());
+    const config = writeTempConfig(
+      `redis: {url: "${redis.url}"}\ndestinations:\n  - {name: crm, type: http, url: "${crm.url}"}\n  - {name: archive, type: file, path: /tmp/cdrf-unused}\n`,
+    );
+    // Past the test's own time limit, so that a shutdown that waits for it is told apart.
+    const run = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: config, SHUTDOWN_TIMEOUT_MS: '60000' });
+    cleanups.push(() => run.child.kill('SIGKILL'));
+    await waitFor(() => run.output().includes('workers started'), 20_000);
+    await redis.stop();
+    await waitFor(() => run.output().split('Redis connection lost').length - 1 === 3, 10_000);
+    // Each connection is between two reconnects by now: BullMQ waited for it to end, for ever.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('"msg":"stopped"');
   });
 
   it('--only with an unknown name stops with a message listing the names', async () => {

@@ -31,7 +31,7 @@ export async function startPipeline(
   const config = testConfig(yaml);
   const logger = options.logger ?? silentLogger;
   const receiver = await startReceiver(config, logger);
-  const workers: Service[] = startWorkers(config, logger, selectRoles(options.roles, config));
+  const workers: Service = startWorkers(config, logger, selectRoles(options.roles, config));
   const connection = new Redis(REDIS_URL);
   const queues = new Map<string, Queue<CallEvent>>();
   const url = `http://127.0.0.1:${receiver.port}`;
@@ -59,7 +59,7 @@ export async function startPipeline(
     },
     async stop() {
       await receiver.close();
-      for (const worker of workers.reverse()) await worker.close();
+      await workers.close();
       for (const queue of queues.values()) await queue.close();
       connection.disconnect();
       await deletePrefix(REDIS_URL, config.redis.prefix);
