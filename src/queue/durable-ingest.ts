@@ -24,6 +24,7 @@ export class DurableIngest {
   readonly #logger: Logger;
   readonly #timer: NodeJS.Timeout;
   readonly #onDuplicates: (count: number) => void;
+  #draining: Promise<number> | undefined;
 
   /**
    * `onDuplicates`: told how many drained notifications turned out to be resends of stored ones
@@ -65,8 +66,18 @@ export class DurableIngest {
     return { jobId: event.id, duplicate, spooled: true };
   }
 
-  /** Moves what the spool holds into the ingest queue, when there is something and Redis is up. */
-  async drain(): Promise<number> {
+  /**
+   * Moves what the spool holds into the ingest queue, when there is something and Redis is up. A
+   * call while a drain runs (Redis's return and the timer) shares it, and it is reported once.
+   */
+  drain(): Promise<number> {
+    this.#draining ??= this.#drainOnce().finally(() => {
+      this.#draining = undefined;
+    });
+    return this.#draining;
+  }
+
+  async #drainOnce(): Promise<number> {
     if (this.#spool.depth === 0 || this.#redis.status !== 'ready') return 0;
     try {
       let duplicates = 0;

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 import { normalise } from '../../src/telecmi/index.ts';
+import { capturingLogger } from '../helpers/logger.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
 import { waitFor } from '../helpers/redis-server.ts';
 import { listSamples, loadSample, loadSampleText } from '../helpers/samples.ts';
@@ -13,21 +14,6 @@ const TOKEN = `tok_${randomBytes(12).toString('hex')}`;
 const SIGNING_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 const HEADER_SECRET = `crm-key-${randomBytes(12).toString('hex')}`;
 const ADMIN_PASSWORD = `admin-${randomBytes(8).toString('hex')}`;
-
-type Line = Record<string, unknown> & { msg?: string };
-
-/** A logger whose JSON lines the test can read. */
-function capturingLogger() {
-  const raw: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      raw.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
-  const logger = createLogger({ process: 'test' }, { destination: stream, level: 'debug' });
-  return { logger, raw, lines: () => raw.map((line) => JSON.parse(line) as Line) };
-}
 
 /** Every phone number in the samples: the canonical fields that hold one, 7 digits or more. */
 function sampleNumbers(): string[] {
