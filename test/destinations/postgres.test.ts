@@ -7,6 +7,7 @@ import { DestinationConfig, type DestinationConfigOf } from '../../src/config/in
 import { COLUMNS, eventToRow, postgresDestination } from '../../src/destinations/postgres/index.ts';
 import { DeliveryError, type Destination } from '../../src/destinations/types.ts';
 import { type CallEvent, normalise } from '../../src/telecmi/index.ts';
+import { capturingLogger } from '../helpers/logger.ts';
 import { listSamples, loadSample } from '../helpers/samples.ts';
 
 const URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -437,6 +438,32 @@ describe('postgres destination', () => {
     expect(error?.retryable).toBe(true);
     expect(error?.message).toBe('postgres: terminating connection due to administrator command');
     // The pool replaces the connection.
+    await destination.deliver(manyEvents(1)[0] as CallEvent, context);
+    expect(await count(table)).toBe(2);
+  });
+
+  it('an idle connection the server ends is one warning naming why, without a stack trace', async () => {
+    const table = newTable();
+    const { logger: capturing, lines } = capturingLogger();
+    const cfg = { ...config(table, { batch: { size: 1, waitMs: 0 } }), name: `idle-${hex()}` };
+    const destination = postgresDestination.create(cfg, capturing);
+    destinations.push(destination);
+    await destination.deliver(manyEvents(1)[0] as CallEvent, context);
+    await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle'`,
+      [`cdr-forwarder/${cfg.name}`],
+    );
+    await expect
+      .poll(() => lines().filter((line) => line.msg === 'postgres: idle connection failed'))
+      .toEqual([
+        expect.objectContaining({
+          level: 40,
+          error: 'terminating connection due to administrator command',
+          table,
+        }),
+      ]);
+    expect(lines().find((line) => line.msg === 'postgres: idle connection failed')).not.toHaveProperty('err');
+    // The next delivery opens a new connection.
     await destination.deliver(manyEvents(1)[0] as CallEvent, context);
     expect(await count(table)).toBe(2);
   });

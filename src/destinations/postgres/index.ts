@@ -116,7 +116,7 @@ class PostgresWarehouse implements Destination {
     // An idle connection the server drops (restart, idle timeout) must not crash the process:
     // the pool discards it and the next query opens a new one.
     this.#pool.on('error', (error) => {
-      this.#logger.warn({ err: error, table: this.#table }, 'postgres: idle connection failed');
+      this.#logger.warn({ error: error.message, table: this.#table }, 'postgres: idle connection failed');
     });
     this.#batcher = new Batcher<Pending>({
       // Several batches in flight keep the server busy while the next one is being encoded.
