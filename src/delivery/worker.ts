@@ -14,6 +14,7 @@ import { HOLD_ONLY_LIMITER, holdQueue } from '../queue/hold.ts';
 import { destinationQueueName } from '../queue/names.ts';
 import {
   isConnectionError,
+  jobWithLostLock,
   watchConnection,
   workerConnection,
   workerRecoveryOptions,
@@ -216,11 +217,18 @@ export function startDeliveryWorker(
     },
   );
   worker.on('error', (error) => {
-    if (redis.up && !isConnectionError(error)) log.warn({ error: error.message }, 'delivery worker error');
+    const lostLock = jobWithLostLock(error);
+    if (lostLock)
+      log.warn(
+        { jobId: lostLock },
+        "a delivery's lock expired before its result was recorded (Redis away, or this process stalled, for longer than the lock); it goes again, with the same webhook-id",
+      );
+    else if (redis.up && !isConnectionError(error))
+      log.warn({ error: error.message }, 'delivery worker error');
   });
-  // A worker that died (its lock expired) left this delivery in flight: it is attempted again.
+  // A worker that died, or lost Redis for longer than the lock, left this delivery in flight.
   worker.on('stalled', (jobId) =>
-    log.warn({ jobId }, 'delivery taken back from a worker that stopped (its lock expired); it goes again'),
+    log.warn({ jobId }, 'delivery taken back from a worker that stopped or lost its lock; it goes again'),
   );
   const unwatch = watchQueues([queue]);
 

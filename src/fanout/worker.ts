@@ -10,6 +10,7 @@ import { JobWriteConnection } from '../queue/job-writes.ts';
 import { destinationQueueName, destinationsLeftBehind, INGEST_QUEUE, seenKey } from '../queue/names.ts';
 import {
   isConnectionError,
+  jobWithLostLock,
   watchConnection,
   workerConnection,
   workerRecoveryOptions,
@@ -114,12 +115,19 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     },
   );
   worker.on('error', (error) => {
-    if (redis.up && !isConnectionError(error)) logger.warn({ error: error.message }, 'fan-out worker error');
+    const lostLock = jobWithLostLock(error);
+    if (lostLock)
+      logger.warn(
+        { jobId: lostLock },
+        "a fan-out job's lock expired before it was done (Redis away, or this process stalled, for longer than the lock); it is routed again, and its delivery ids keep a second copy out",
+      );
+    else if (redis.up && !isConnectionError(error))
+      logger.warn({ error: error.message }, 'fan-out worker error');
   });
   worker.on('stalled', (jobId) =>
     logger.warn(
       { jobId },
-      'notifications taken back from a fan-out that stopped (its lock expired); routed again',
+      'notifications taken back from a fan-out that stopped or lost its lock; routed again',
     ),
   );
   // Not awaited: a check for the operator, which must not hold up the start.

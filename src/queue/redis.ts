@@ -79,6 +79,15 @@ export function isConnectionError(error: Error): boolean {
 }
 
 /**
+ * The id of the job whose lock a worker found gone when it came to record the job's result, when
+ * `error` says so: its lock expired first (Redis was away, or the process stalled, for longer than
+ * the lock). The job is not lost: it is taken up again like the job of a worker that died.
+ */
+export function jobWithLostLock(error: Error): string | undefined {
+  return /^Missing lock for job (\S+)\./.exec(error.message)?.[1];
+}
+
+/**
  * How every worker (fan-out and deliveries) recovers:
  * - the jobs of a worker that died: checked every `stalledIntervalMs` once their lock has expired,
  *   and taken up again however often that happens (BullMQ's default of 1 would fail a job that

@@ -7,6 +7,7 @@ import { startDeliveryWorker } from '../../src/delivery/worker.ts';
 import { metrics } from '../../src/ops/metrics.ts';
 import { callIndexKey, INGEST_QUEUE } from '../../src/queue/names.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
+import { capturingLogger } from '../helpers/logger.ts';
 import { PG_URL, type Pipeline, startPipeline, withPg } from '../helpers/pipeline.ts';
 import { silentLogger } from '../helpers/receiver.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
@@ -139,6 +140,29 @@ destinations:
     await waitFor(() => crm.requests.length === 2, 10_000);
     const [first, second] = crm.requests;
     expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('a delivery whose lock expired before its result was recorded says so, and is made again', async () => {
+    const crm = await sink();
+    crm.respond = (_request, index) => (index === 0 ? 'hang' : { status: 200 });
+    const { logger, lines } = capturingLogger();
+    running.pipeline = await startPipeline(
+      `workers: {stalledIntervalMs: 500}\ndestinations:\n  - {name: crm, type: http, url: "${crm.url}", timeoutMs: 1000, ${fastRetry}}\n`,
+      { logger },
+    );
+    const p = running.pipeline;
+    const { body } = await p.post(loadSample('chub-cdr-incoming-answered'));
+    await waitFor(() => crm.requests.length === 1);
+    // As when Redis is away for longer than the lock: it is gone when the worker records the result.
+    const jobId = `${body.id}.crm`;
+    const redis = new Redis(REDIS_URL);
+    await redis.del(`${p.config.redis.prefix}:deliver.crm:${jobId}:lock`);
+    redis.disconnect();
+    await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 1, 20_000);
+    const lost = lines().filter((line) => String(line.msg).startsWith("a delivery's lock expired"));
+    expect(lost).toEqual([expect.objectContaining({ level: 40, destination: 'crm', jobId })]);
+    expect(lines().filter((line) => line.msg === 'delivery worker error')).toEqual([]);
+    expect(crm.requests.map((request) => request.headers['webhook-id'])).toEqual([body.id, body.id]);
   });
 
   it('a Retry-After holds off the whole destination, not only the delivery it refused', async () => {
