@@ -94,12 +94,12 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       const failed = replies.find(([error]) => error);
       if (failed) throw failed[0];
       const routed = added.length;
-      // The receiver validated each with the same code, so this takes a change of version; the job
-      // stays in the failed set (the rest of it is routed) for a retry once that is fixed.
-      if (unreadable.length > 0) throw new UnrecoverableError(unreadable.join('; '));
       logger.debug({ jobId: job.id, events: events.length, routed, duplicates }, 'notifications routed');
       for (const [event, destinations] of chosen ?? [])
         logger.debug({ eventId: event.id, callId: event.callId, destinations }, 'event routed');
+      // The receiver validated each with the same code, so this takes a change of version; the job
+      // stays in the failed set (the rest of it is routed) for a retry once that is fixed.
+      if (unreadable.length > 0) throw new UnrecoverableError(unreadable.join('; '));
       return { routed, duplicates };
     },
     {
