@@ -12,6 +12,7 @@ import {
 } from '../../src/queue/ingest.ts';
 import { deliveryJobId, destinationQueueName } from '../../src/queue/names.ts';
 import type { CallEvent } from '../../src/telecmi/index.ts';
+import { capturingLogger } from '../helpers/logger.ts';
 import { silentLogger, testConfig } from '../helpers/receiver.ts';
 import { deletePrefix, REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { sampleEvent } from '../helpers/samples.ts';
@@ -89,6 +90,35 @@ destinations:
     const crm = deliveries('crm');
     await waitFor(async () => (await crm.getJob(deliveryJobId(event.id, 'crm'))) !== undefined);
     expect((await crm.getJob(deliveryJobId(event.id, 'crm')))?.data).toEqual(event);
+  });
+});
+
+describe('fan-out of a job with a notification it cannot read', () => {
+  it('routes the rest, logs where they went, and fails the job naming the one it could not read', async () => {
+    const config = testConfig('destinations:\n  - {name: crm, type: http, url: "http://127.0.0.1:9/"}\n');
+    const redis = new Redis(REDIS_URL);
+    const ingest = ingestQueue(redis, config.redis.prefix, config.retention);
+    const { logger, lines } = capturingLogger();
+    const fanout = startFanout(config, logger);
+    try {
+      const event = callEvent('readable-one', 'chub-cdr-incoming-answered.json');
+      const readable = { id: event.id, receivedAt: event.receivedAt, raw: event.raw };
+      const unreadable = { id: 'no-call-id', receivedAt: event.receivedAt, raw: { type: 'cdr' } };
+      const job = await ingest.add('notifications', { notifications: [readable, unreadable] });
+      await waitFor(async () => (await ingest.getJob(job.id as string))?.failedReason !== undefined);
+      expect((await ingest.getJob(job.id as string))?.failedReason).toMatch(/^notification no-call-id: /);
+      const crm = new Queue(destinationQueueName('crm'), { connection: redis, prefix: config.redis.prefix });
+      expect(await crm.getJob(deliveryJobId(event.id, 'crm'))).toBeDefined();
+      await crm.close();
+      expect(lines().filter((line) => line.msg === 'event routed')).toEqual([
+        expect.objectContaining({ eventId: event.id, destinations: ['crm'] }),
+      ]);
+    } finally {
+      await fanout.close();
+      await ingest.close();
+      redis.disconnect();
+      await deletePrefix(REDIS_URL, config.redis.prefix);
+    }
   });
 });
 
