@@ -10,23 +10,33 @@ export function maskNumber(value: string): string {
 }
 
 /**
- * Digits standing on their own (not inside a longer word: digits inside hex ids are left alone),
- * optionally after `+`, in groups separated by single spaces: a candidate phone number in an error
- * message that quotes a payload or a database row. {@link looksLikeNumber} decides.
+ * A candidate phone number in an error message that quotes a payload or a database row: digits in
+ * groups separated by one space, hyphen or dot, a group maybe in brackets (`(917) 555-0123`),
+ * after an optional `+` (or `%2B`, as in a query string). Not part of a longer word or id: the
+ * digits of hex ids, UUIDs (`33079756-faed-…`) and `job-1234567` are left alone.
+ * {@link looksLikeNumber} decides.
  */
-const DIGITS_IN_TEXT = /(?<![\w+])\+?\d+(?: \d+)*(?!\w)/g;
+const DIGITS_IN_TEXT =
+  /(?<![\w+%]|\w[-.])(?:\+|%2B)?(?:\(\d+\)|\d+)(?:(?:[ .-]|(?<=\)))(?:\(\d+\)|\d+))*(?!\w|[-.]\w)/g;
+
+/** A date (`2026-12-06`, maybe with the time after it) or an IPv4 address: not a phone number. */
+const DATE_OR_ADDRESS = /^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}(?!\d)|\d{1,3}(?:\.\d{1,3}){3}$)/;
 
 /**
  * A run of 7 or more digits, or one written in groups as people write numbers (`+91 98765 43210`,
- * `0800 123 4567`: groups of 2 or more digits, 9 or more in all, or after a `+`). Other numbers
- * side by side (`500 1024`) are not one.
+ * `0800 123 4567`, `+1 (917) 555-0123`: groups of 2 or more digits, but a country code, 9 or more in
+ * all, or 7 after a `+`). Other numbers side by side (`500 1024`) are not one.
  */
 function looksLikeNumber(match: string): boolean {
-  const groups = match.replace(/^\+/, '').split(' ');
+  const plus = /^(?:\+|%2B)/.exec(match)?.[0];
+  const number = plus ? match.slice(plus.length) : match;
+  if (DATE_OR_ADDRESS.test(number)) return false;
+  const groups = number.split(/\D+/).filter(Boolean);
   const digits = groups.join('').length;
   if (groups.length === 1) return digits >= 7;
   return (
-    groups.every((group) => group.length >= 2) && (digits >= 9 || (match.startsWith('+') && digits >= 7))
+    groups.slice(plus ? 1 : 0).every((group) => group.length >= 2) &&
+    (digits >= 9 || (plus !== undefined && digits >= 7))
   );
 }
 
