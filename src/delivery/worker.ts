@@ -14,7 +14,7 @@ import { HOLD_ONLY_LIMITER, holdQueue } from '../queue/hold.ts';
 import { destinationQueueName } from '../queue/names.ts';
 import {
   isConnectionError,
-  jobWithLostLock,
+  lostLocks,
   watchConnection,
   workerConnection,
   workerRecoveryOptions,
@@ -216,14 +216,16 @@ export function startDeliveryWorker(
       },
     },
   );
+  const lostLock = lostLocks();
   worker.on('error', (error) => {
-    const lostLock = jobWithLostLock(error);
-    if (lostLock)
-      log.warn(
-        { jobId: lostLock },
-        "a delivery's lock expired before its result was recorded (Redis away, or this process stalled, for longer than the lock); it goes again, with the same webhook-id",
-      );
-    else if (redis.up && !isConnectionError(error))
+    const lost = lostLock(error);
+    if (lost) {
+      if (lost.first)
+        log.warn(
+          { jobId: lost.jobId },
+          "a delivery's lock expired before its result was recorded (Redis away, or this process stalled, for longer than the lock); it goes again, with the same webhook-id",
+        );
+    } else if (redis.up && !isConnectionError(error))
       log.warn({ error: error.message }, 'delivery worker error');
   });
   // A worker that died, or lost Redis for longer than the lock, left this delivery in flight.

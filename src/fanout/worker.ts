@@ -10,7 +10,7 @@ import { JobWriteConnection } from '../queue/job-writes.ts';
 import { destinationQueueName, destinationsLeftBehind, INGEST_QUEUE, seenKey } from '../queue/names.ts';
 import {
   isConnectionError,
-  jobWithLostLock,
+  lostLocks,
   watchConnection,
   workerConnection,
   workerRecoveryOptions,
@@ -114,14 +114,16 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       ...workerRecoveryOptions(config.workers.stalledIntervalMs),
     },
   );
+  const lostLock = lostLocks();
   worker.on('error', (error) => {
-    const lostLock = jobWithLostLock(error);
-    if (lostLock)
-      logger.warn(
-        { jobId: lostLock },
-        "a fan-out job's lock expired before it was done (Redis away, or this process stalled, for longer than the lock); it is routed again, and its delivery ids keep a second copy out",
-      );
-    else if (redis.up && !isConnectionError(error))
+    const lost = lostLock(error);
+    if (lost) {
+      if (lost.first)
+        logger.warn(
+          { jobId: lost.jobId },
+          "a fan-out job's lock expired before it was done (Redis away, or this process stalled, for longer than the lock); it is routed again, and its delivery ids keep a second copy out",
+        );
+    } else if (redis.up && !isConnectionError(error))
       logger.warn({ error: error.message }, 'fan-out worker error');
   });
   worker.on('stalled', (jobId) =>

@@ -79,12 +79,22 @@ export function isConnectionError(error: Error): boolean {
 }
 
 /**
- * The id of the job whose lock a worker found gone when it came to record the job's result, when
- * `error` says so: its lock expired first (Redis was away, or the process stalled, for longer than
- * the lock). The job is not lost: it is taken up again like the job of a worker that died.
+ * For a worker's errors: the id of a job whose lock the worker found gone when it came to record
+ * the job's result, since the lock expired first (Redis was away, or the process stalled, for
+ * longer than the lock). The job is not lost: it is taken up again like the job of a worker that
+ * died. `first`: BullMQ reports it for the result, then again for the failure it makes of that.
  */
-export function jobWithLostLock(error: Error): string | undefined {
-  return /^Missing lock for job (\S+)\./.exec(error.message)?.[1];
+export function lostLocks(): (error: Error) => { jobId: string; first: boolean } | undefined {
+  const told = new Set<string>();
+  return (error) => {
+    const jobId = /^Missing lock for job (\S+)\./.exec(error.message)?.[1];
+    if (jobId === undefined) return undefined;
+    const first = !told.has(jobId);
+    told.add(jobId);
+    // The last thousand are enough to tell a repeat; the set does not grow for ever.
+    if (told.size > 1000) told.delete(told.values().next().value as string);
+    return { jobId, first };
+  };
 }
 
 /**

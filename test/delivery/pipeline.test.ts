@@ -144,10 +144,12 @@ destinations:
 
   it('a delivery whose lock expired before its result was recorded says so, and is made again', async () => {
     const crm = await sink();
-    crm.respond = (_request, index) => (index === 0 ? 'hang' : { status: 200 });
+    let answerFirst: (answer: { status: number }) => void = () => {};
+    crm.respond = (_request, index) =>
+      index === 0 ? new Promise((resolve) => (answerFirst = resolve)) : { status: 200 };
     const { logger, lines } = capturingLogger();
     running.pipeline = await startPipeline(
-      `workers: {stalledIntervalMs: 500}\ndestinations:\n  - {name: crm, type: http, url: "${crm.url}", timeoutMs: 1000, ${fastRetry}}\n`,
+      `workers: {stalledIntervalMs: 1000}\ndestinations:\n  - {name: crm, type: http, url: "${crm.url}", ${fastRetry}}\n`,
       { logger },
     );
     const p = running.pipeline;
@@ -158,6 +160,9 @@ destinations:
     const redis = new Redis(REDIS_URL);
     await redis.del(`${p.config.redis.prefix}:deliver.crm:${jobId}:lock`);
     redis.disconnect();
+    answerFirst({ status: 200 });
+    await waitFor(() => lines().some((line) => String(line.msg).startsWith("a delivery's lock expired")));
+    // Taken back by the next check for stalled jobs, and made again.
     await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 1, 20_000);
     const lost = lines().filter((line) => String(line.msg).startsWith("a delivery's lock expired"));
     expect(lost).toEqual([expect.objectContaining({ level: 40, destination: 'crm', jobId })]);

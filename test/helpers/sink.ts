@@ -9,7 +9,9 @@ export interface ReceivedRequest {
   at: number;
 }
 
-export type SinkAnswer = { status: number; headers?: Record<string, string>; body?: string } | 'hang';
+type Answer = { status: number; headers?: Record<string, string>; body?: string };
+/** An answer, one that comes when the test says (a promise), or none ('hang'). */
+export type SinkAnswer = Answer | Promise<Answer> | 'hang';
 
 /**
  * A real HTTP server standing in for a CRM, webhook or Slack: it records every request and answers
@@ -38,15 +40,18 @@ export class Sink {
         };
         const index = this.requests.length;
         this.requests.push(received);
-        const answer = this.respond(received, index);
-        if (answer === 'hang') {
+        const answering = this.respond(received, index);
+        if (answering === 'hang') {
           const release = () => res.destroy();
           this.#hanging.add(release);
           res.on('close', () => this.#hanging.delete(release));
           return;
         }
-        res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
-        res.end(answer.body ?? '');
+        void Promise.resolve(answering).then((answer) => {
+          if (res.destroyed) return;
+          res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
+          res.end(answer.body ?? '');
+        });
       });
     });
   }
