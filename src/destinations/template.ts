@@ -1,4 +1,4 @@
-import type { CallEvent } from '../telecmi/index.ts';
+import { CallEvent } from '../telecmi/index.ts';
 
 /**
  * Renders body templates (syntax: `template-schema.ts`). `compileTemplate` walks the template once
@@ -62,6 +62,49 @@ export function compileText(
     });
     return out;
   };
+}
+
+/** The call-event fields a placeholder can name; below these three, any path (they are free-form). */
+const FIELDS = Object.keys(CallEvent.entries);
+const FREE_FORM = new Set(['raw', 'custom', 'extraParams']);
+/** TeleCMI's names of fields the event renames: what a template is most likely to get wrong. */
+const TELECMI_NAMES: Record<string, string> = {
+  duration: 'answeredSec',
+  cmiuuid: 'callId',
+  conversation_uuid: 'conversationId',
+  app_id: 'appId',
+  virtual_number: 'virtualNumber',
+  filename: 'recording',
+  extra_params: 'extraParams',
+};
+
+/**
+ * What is wrong with the placeholders of a template (any YAML value) or a header value or URL:
+ * each names a field the event has not (a misspelt one renders as null or empty text, silently).
+ */
+export function placeholderProblems(template: unknown): string[] {
+  const problems = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (typeof value === 'string') {
+      for (const [, path = ''] of value.matchAll(PLACEHOLDER)) {
+        const [field = '', ...below] = path.split('.');
+        if (!FIELDS.includes(field)) {
+          const meant =
+            (Object.hasOwn(TELECMI_NAMES, field) ? TELECMI_NAMES[field] : undefined) ??
+            FIELDS.find((name) => name.toLowerCase() === field.toLowerCase());
+          // The name without its braces: a header value is blanked whole where the config is shown.
+          problems.add(
+            `"${field}" names no call-event field${meant ? `: did you mean {{${meant}}}?` : ''} (fields: ${FIELDS.join(', ')}; {{raw.NAME}} for a field as TeleCMI sent it)`,
+          );
+        } else if (below.length > 0 && !FREE_FORM.has(field)) {
+          problems.add(`"${path}": ${field} has no fields of its own (only raw, custom and extraParams do)`);
+        }
+      }
+    } else if (Array.isArray(value)) value.forEach(visit);
+    else if (isPlainObject(value)) Object.values(value).forEach(visit);
+  };
+  visit(template);
+  return [...problems];
 }
 
 /** Whether `text` names a field as `{{field}}`. */

@@ -36,6 +36,35 @@ describe('configuration', () => {
     }
   });
 
+  it('a placeholder that names no call-event field is a mistake, in a template, a header or the URL', () => {
+    const found = problems(`destinations:
+  - name: crm
+    type: http
+    url: "http://crm.example/calls/{{callid}}"
+    headers: {X-Agent: "{{agnet}}", Idempotency-Key: "{{id}}"}
+    template: {dur: "{{duration}}", who: "{{from.x}}", ok: ["{{raw.duration}}", "{{custom.a.b}}", "{{ answeredSec }}"]}
+  - {name: chat, type: slack, webhookUrl: "https://hooks.slack.com/services/x", template: {text: "from {{From}}"}}
+`);
+    const fields = 'id, provider, kind, status, direction, leg, callId,';
+    expect(found).toEqual([
+      expect.stringMatching(
+        /^destinations\[0\]\.url: "callid" names no call-event field: did you mean \{\{callId\}\}\? \(fields: /,
+      ),
+      expect.stringMatching(
+        /^destinations\[0\]\.headers\.X-Agent: "agnet" names no call-event field \(fields: /,
+      ),
+      expect.stringMatching(
+        /^destinations\[0\]\.template: "duration" names no call-event field: did you mean \{\{answeredSec\}\}\?/,
+      ),
+      'destinations[0].template: "from.x": from has no fields of its own (only raw, custom and extraParams do)',
+      expect.stringMatching(
+        /^destinations\[1\]\.template: "From" names no call-event field: did you mean \{\{from\}\}\?/,
+      ),
+    ]);
+    expect(found[0]).toContain(fields);
+    expect(found[0]).toContain('{{raw.NAME}} for a field as TeleCMI sent it');
+  });
+
   it('fills ${VAR} and ${VAR:-default} from the environment, with numbers from strings', () => {
     const config = parseConfig('receiver:\n  port: ${PORT:-3000}\n  token: ${TOKEN}\n', 'f.yaml', {
       PORT: '8080',

@@ -8,7 +8,7 @@ import {
   timeoutMs,
   urlWithScheme,
 } from '../../config/fields.ts';
-import { Template } from '../template-schema.ts';
+import { knownPlaceholders, Template } from '../template-schema.ts';
 import { hasPlaceholderInOrigin } from './url.ts';
 
 /** A Standard Webhooks secret; empty (an unset `${SECRET:-}`) means none. */
@@ -89,6 +89,7 @@ export const HttpOptions = v.pipe(
         (text) => !hasPlaceholderInOrigin(text),
         'placeholders ({{field}}) may stand in the path or query only, not in the scheme, host or port',
       ),
+      knownPlaceholders(),
       urlWithScheme(['http', 'https']),
     ),
     method: v.pipe(
@@ -117,6 +118,7 @@ export const HttpOptions = v.pipe(
               (text) => [...text].every((character) => character.charCodeAt(0) <= 0xff),
               "a header value cannot hold characters beyond Latin-1 (a field's {{placeholder}} is percent-encoded instead)",
             ),
+            knownPlaceholders(),
           ),
         ),
         {},
