@@ -58,6 +58,12 @@ export function mountAdmin(app: Hono, { config, queues, redis, prefix, logger }:
     return { mode, show: () => {} };
   }
 
+  // Never inside another site's frame (a click there would be the operator's), nor sniffed or
+  // referred elsewhere; first, so that a refusal (401) carries them too.
+  const headers = secureHeaders({ xFrameOptions: 'DENY', crossOriginResourcePolicy: 'same-origin' });
+  app.use(ADMIN_PATH, headers);
+  app.use(`${ADMIN_PATH}/*`, headers);
+
   if (config.password) {
     const expectedUser = config.user;
     const expectedPassword = config.password;
@@ -81,11 +87,6 @@ export function mountAdmin(app: Hono, { config, queues, redis, prefix, logger }:
     app.use(`${ADMIN_PATH}/*`, auth);
   }
 
-  // Never inside another site's frame (a click there would be the operator's), nor sniffed or
-  // referred elsewhere.
-  const headers = secureHeaders({ xFrameOptions: 'DENY', crossOriginResourcePolicy: 'same-origin' });
-  app.use(ADMIN_PATH, headers);
-  app.use(`${ADMIN_PATH}/*`, headers);
   const byName = new Map(queues.map((queue) => [queue.name, queue]));
   guardRecords(app, byName, { redis, prefix, logger });
   const serverAdapter = new HonoAdapter(serveStatic).setBasePath(ADMIN_PATH);

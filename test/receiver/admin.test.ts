@@ -38,6 +38,9 @@ describe('queue dashboard with a password', () => {
       const response = await fetch(`${receiver.url}${path}`);
       expect(response.status, path).toBe(401);
       expect(response.headers.get('www-authenticate')).toMatch(/^Basic /);
+      // The refusal is a page of the dashboard too: not to be framed or sniffed.
+      expect(response.headers.get('x-frame-options'), path).toBe('DENY');
+      expect(response.headers.get('x-content-type-options'), path).toBe('nosniff');
     }
   });
 
