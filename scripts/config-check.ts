@@ -155,7 +155,7 @@ function describeConfig(config: ForwarderConfig): string[] {
   const { receiver } = config;
   const lines = [
     `redis: ${redactUrl(config.redis.url)} (prefix ${config.redis.prefix})`,
-    `receiver: path ${receiver.path}, port ${receiver.port}, token set: ${receiver.token ? 'yes' : 'no'}` +
+    `receiver: ${receiver.host}:${receiver.port}${receiver.path}, token set: ${receiver.token ? 'yes' : 'no'}` +
       (receiver.allowIps.length > 0 ? `, allowIps ${receiver.allowIps.join(' ')}` : ''),
     `retention: delivered deliveries ${config.retention.deliveredDays} days (at most ` +
       `${config.retention.deliveredMax.toLocaleString('en')} per destination), ingest jobs ` +

@@ -55,7 +55,7 @@ describe('npm run config:check', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toContain('config/forwarder.yaml: valid');
-    expect(stdout).toContain('receiver: path /webhook/cdr, port 3000, token set: no');
+    expect(stdout).toContain('receiver: 0.0.0.0:3000/webhook/cdr, token set: no');
     expect(stdout).toContain(
       'retention: delivered deliveries 7 days (at most 100,000 per destination), ingest jobs 24 h (at most 10,000); dead letters kept',
     );
@@ -78,7 +78,7 @@ describe('npm run config:check', () => {
     const { code, stdout, all } = configCheck('config/examples/crm-slack-warehouse.yaml', exampleEnv);
     expect(code).toBe(0);
     const lines = stdout.split('\n');
-    expect(lines).toContain('receiver: path /webhook/cdr, port 3000, token set: yes');
+    expect(lines).toContain('receiver: 0.0.0.0:3000/webhook/cdr, token set: yes');
     expect(lines).toContain(
       '  - crm (http) → https://crm.example.com/hooks/telecmi?apikey=… (POST, headers Authorization, signed, template); ' +
         'filter: cdr; 16 attempts, exponential from 5 s up to 6 h, rate limit 20/1 s, ' +
