@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { loadSamples, type Summary, simulate } from '../src/simulator/run.ts';
 
 const USAGE =
-  'usage: npm run simulate -- --url URL [--rate 50] [--duration 60 | --calls N] [--token T]\n' +
+  'usage: npm run simulate -- --url URL [--rate 50] [--duration 60 | --calls N] [--token T (default: $WEBHOOK_TOKEN)]\n' +
   '         [--resend-share 0.1] [--get-share 0.2] [--seed N] [--concurrency 50] [--samples DIR]';
 
 function fail(message: string): never {
@@ -79,7 +79,8 @@ const options = {
   rate: number('rate', values.rate, positive, 'notifications per second, above 0') as number,
   duration: number('duration', values.duration, positive, 'seconds, above 0'),
   calls: number('calls', values.calls, wholePositive, 'a whole number of calls, 1 or more'),
-  token: values.token,
+  // From the environment by default: a flag's value shows on screen (npm echoes the command) and in `ps`.
+  token: values.token ?? (process.env.WEBHOOK_TOKEN || undefined),
   resendShare: number('resend-share', values['resend-share'], share, 'a share from 0 to 1'),
   getShare: number('get-share', values['get-share'], share, 'a share from 0 to 1'),
   seed: number(
@@ -131,7 +132,7 @@ console.log(
     `  answers:     ${list(summary.statuses)}`,
     ...Object.entries(summary.refusals).map(
       ([status, said]) =>
-        `  ${`${status} said:`.padEnd(13)}${said}${status === '401' && !options.token ? ' (give the token with --token)' : ''}`,
+        `  ${`${status} said:`.padEnd(13)}${said}${status === '401' && !options.token ? ' (give the token in WEBHOOK_TOKEN, or with --token)' : ''}`,
     ),
     `  duplicate:   ${summary.duplicates} answered "duplicate": true; ` +
       `resends not recognised: ${summary.resendsNotRecognised}` +

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCall, type Notification, seededRng } from '../../src/simulator/calls.ts';
 import { loadSamples, simulate } from '../../src/simulator/run.ts';
 import { normalise, parseJsonBody } from '../../src/telecmi/index.ts';
+import { spawnEntry } from '../helpers/process.ts';
 import { queuedEvents, startTestReceiver, type TestReceiver } from '../helpers/receiver.ts';
 import { SAMPLES_DIR } from '../helpers/samples.ts';
 
@@ -143,6 +144,24 @@ describe('simulate against the real receiver', () => {
         401: 'unauthorized: send the webhook token as ?token=, as the last path segment or as a Bearer token',
       });
       expect(refused.ok).toBe(false);
+
+      // The command takes it from WEBHOOK_TOKEN, so that it shows neither on screen nor in `ps`.
+      const fromEnv = spawnEntry('scripts/simulate.ts', { WEBHOOK_TOKEN: token }, [
+        '--url',
+        url,
+        '--calls',
+        '2',
+      ]);
+      expect(await fromEnv.exited).toBe(0);
+      expect(fromEnv.output()).toContain('ok: every notification was answered 2xx');
+      const without = spawnEntry('scripts/simulate.ts', { WEBHOOK_TOKEN: '' }, [
+        '--url',
+        url,
+        '--calls',
+        '2',
+      ]);
+      expect(await without.exited).toBe(1);
+      expect(without.output()).toContain('(give the token in WEBHOOK_TOKEN, or with --token)');
     } finally {
       await guarded.dispose();
     }
