@@ -5,6 +5,7 @@ import { formatLedger, readLedger } from '../../src/ops/ledger.ts';
 import { recordJobCleaned, recordStateCleaned } from '../../src/queue/cleaned.ts';
 import { destinationQueueName } from '../../src/queue/names.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
+import { runScript, writeTempConfig } from '../helpers/process.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { loadSample } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
@@ -122,5 +123,36 @@ destinations:
     const [latest] = await queue.getJobs(['completed'], 0, 0);
     await latest?.remove();
     expect((await ledger()).destinations[0]).toMatchObject({ missing: 1, cleaned: 16 });
+  });
+});
+
+describe('npm run ledger -- --strict', () => {
+  it('exits 1 while a delivery is dead, and says how to send it again', async () => {
+    const crm = await Sink.start();
+    crm.respond = () => ({ status: 400, body: 'no such agent' });
+    const p = await startPipeline(`destinations:\n  - {name: crm, type: http, url: "${crm.url}"}\n`);
+    try {
+      await p.post(loadSample('chub-cdr-incoming-answered'));
+      await waitFor(async () => (await p.queue('crm').getFailedCount()) === 1);
+      const config = writeTempConfig(
+        `redis: {url: "${REDIS_URL}", prefix: ${p.config.redis.prefix}}\ndestinations:\n  - {name: crm, type: http, url: "${crm.url}"}\n`,
+      );
+      // Balanced (a dead delivery is accounted for): 0 without --strict.
+      expect((await runScript('scripts/ledger.ts', config)).code).toBe(0);
+      const strict = await runScript('scripts/ledger.ts', config, ['--strict']);
+      expect(strict.code).toBe(1);
+      expect(strict.output.split('\n').at(-1)).toBe(
+        'strict: 1 dead delivery (crm 1): npm run replay -- --destination crm sends them again',
+      );
+      // Sent again and delivered: 0 again.
+      crm.respond = () => ({ status: 200 });
+      const [dead] = await p.queue('crm').getFailed();
+      await dead?.retry();
+      await waitFor(async () => (await p.queue('crm').getCompletedCount()) === 1);
+      expect((await runScript('scripts/ledger.ts', config, ['--strict'])).code).toBe(0);
+    } finally {
+      await p.stop();
+      await crm.close();
+    }
   });
 });
