@@ -19,6 +19,7 @@ import {
   workerConnection,
   workerRecoveryOptions,
 } from '../queue/redis.ts';
+import { closeWorker, UnrecordedJobs } from '../queue/worker-shutdown.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { maskNumbersInError } from '../telecmi/mask.ts';
 import { attemptsOf, BACKOFF_TYPE, retryDelayMs } from './retry.ts';
@@ -95,9 +96,10 @@ export function startDeliveryWorker(
    */
   let probe: Promise<void> | undefined;
 
+  const unrecorded = new UnrecordedJobs();
   const worker = new Worker<CallEvent>(
     destinationQueueName(name),
-    async (job, token) => {
+    unrecorded.track(async (job: Job<CallEvent>, token?: string) => {
       // Out of attempts already: the policy was lowered since its last one. Dead now, no request.
       const maxAttempts = attemptsOf(job, destinationConfig.retry);
       if (job.attemptsMade > 0 && job.attemptsMade >= maxAttempts) {
@@ -199,7 +201,7 @@ export function startDeliveryWorker(
           probeAnswered();
         }
       }
-    },
+    }),
     {
       connection,
       prefix: config.redis.prefix,
@@ -216,10 +218,12 @@ export function startDeliveryWorker(
       },
     },
   );
+  unrecorded.watch(worker);
   const lostLock = lostLocks();
   worker.on('error', (error) => {
     const lost = lostLock(error);
     if (lost) {
+      unrecorded.forget(lost.jobId);
       if (lost.first)
         log.warn(
           { jobId: lost.jobId },
@@ -239,11 +243,10 @@ export function startDeliveryWorker(
     worker,
     async close() {
       // Waits for the deliveries in flight; the process's shutdown deadline bounds the wait, and a
-      // delivery cut off by it is taken up again by another worker once its lock expires. Not while
-      // Redis is away: none could be recorded, and BullMQ would wait for its blocking connection to
-      // end, which ioredis never ends between two reconnects (it hung until the deadline).
+      // delivery cut off by it is taken up again by another worker once its lock expires. While
+      // Redis is away, see closeWorker.
       unwatch();
-      await worker.close(!redis.up);
+      await closeWorker(worker, unrecorded, redis.up);
       await destination.close();
       await queue.close();
       connection.disconnect();

@@ -15,6 +15,7 @@ import {
   workerConnection,
   workerRecoveryOptions,
 } from '../queue/redis.ts';
+import { closeWorker, UnrecordedJobs } from '../queue/worker-shutdown.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { deliveryJobOf, type Route, routeOf } from './route.ts';
 
@@ -47,9 +48,10 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
   const writes = new JobWriteConnection(ingest, workerConnection(config.redis.url));
   writes.redis.on('error', () => {});
 
+  const unrecorded = new UnrecordedJobs();
   const worker = new Worker<IngestJobData, IngestJobResult>(
     INGEST_QUEUE,
-    async (job) => {
+    unrecorded.track(async (job: Job<IngestJobData, IngestJobResult>) => {
       const notifications = notificationsOf(job.data);
       // A notification whose "seen" mark names another job is a resend that raced its first copy
       // into the queue: that job delivers it. No mark (the window has passed): deliver; the
@@ -101,7 +103,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       // stays in the failed set (the rest of it is routed) for a retry once that is fixed.
       if (unreadable.length > 0) throw new UnrecoverableError(unreadable.join('; '));
       return { routed, duplicates };
-    },
+    }),
     {
       connection,
       prefix,
@@ -114,10 +116,12 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       ...workerRecoveryOptions(config.workers.stalledIntervalMs),
     },
   );
+  unrecorded.watch(worker);
   const lostLock = lostLocks();
   worker.on('error', (error) => {
     const lost = lostLock(error);
     if (lost) {
+      unrecorded.forget(lost.jobId);
       if (lost.first)
         logger.warn(
           { jobId: lost.jobId },
@@ -140,8 +144,7 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
     worker,
     async close() {
       unwatch();
-      // Not waiting while Redis is away: see the delivery worker's close.
-      await worker.close(!redis.up);
+      await closeWorker(worker, unrecorded, redis.up);
       await Promise.all([ingest.close(), ...routes.map((route) => route.queue.close())]);
       connection.disconnect();
       writes.redis.disconnect();

@@ -42,7 +42,10 @@ export function startWorkers(config: ForwarderConfig, logger: Logger, roles: Set
   logger.info({ roles: [...roles] }, 'workers started');
   return {
     async close() {
-      await Promise.all(services.map((service) => service.close()));
+      // Every one is waited for, even when another's close fails.
+      const closed = await Promise.allSettled(services.map((service) => service.close()));
+      const failed = closed.find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
     },
   };
 }

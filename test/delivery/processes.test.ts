@@ -120,6 +120,48 @@ describe('worker processes', () => {
     expect(run.output()).toContain('"msg":"stopped"');
   });
 
+  it('a worker told to stop while Redis is away with a delivery in flight records it once Redis is back, then stops: made once', async () => {
+    const redis = await OwnRedis.start(['--appendonly', 'yes', '--appendfsync', 'always', '--save', '']);
+    cleanups.push(() => redis.stop('SIGKILL'));
+    const crm = await Sink.start();
+    cleanups.push(() => crm.close());
+    let answerCrm: (answer: { status: number }) => void = () => {};
+    crm.respond = () => new Promise((resolve) => (answerCrm = resolve));
+    const config = writeTempConfig(
+      `redis: {url: "${redis.url}"}\ndestinations:\n  - {name: crm, type: http, url: "${crm.url}"}\n`,
+    );
+    const run = spawnEntry('workers/worker.ts', { FORWARDER_CONFIG: config, SHUTDOWN_TIMEOUT_MS: '60000' });
+    cleanups.push(() => run.child.kill('SIGKILL'));
+    await waitFor(() => run.output().includes('workers started'), 20_000);
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    connection.on('error', () => {});
+    const ingest = new Queue(INGEST_QUEUE, { connection, prefix: 'cdrf' });
+    ingest.on('error', () => {});
+    const call = sampleEvent('chub-cdr-incoming-answered');
+    await ingest.add(call.kind, call, { jobId: `${call.id}-x` });
+    await waitFor(() => crm.requests.length === 1, 20_000);
+
+    // The delivery is in flight; Redis goes away; the worker is told to stop; Redis is back; the
+    // CRM answers.
+    await redis.stop();
+    await waitFor(() => run.output().includes('Redis connection lost'), 10_000);
+    run.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await redis.start();
+    answerCrm({ status: 200 });
+    expect(await run.exited).toBe(0);
+    const deliveries = new Queue(destinationQueueName('crm'), { connection, prefix: 'cdrf' });
+    expect(await deliveries.getJobCounts('completed', 'active', 'waiting')).toEqual({
+      completed: 1,
+      active: 0,
+      waiting: 0,
+    });
+    expect(crm.requests).toHaveLength(1);
+    await deliveries.close();
+    await ingest.close();
+    connection.disconnect();
+  });
+
   it('--only with an unknown name stops with a message listing the names', async () => {
     const { worker } = await setup(`  - {name: crm, type: file, path: /tmp/cdrf-unused}\n`);
     const run = worker(['--only', 'crm,nope']);

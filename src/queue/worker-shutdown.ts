@@ -1,0 +1,65 @@
+import { DelayedError, type Job, type Worker } from 'bullmq';
+
+/**
+ * The jobs a worker has taken whose result is not yet recorded in Redis, so that a worker told to
+ * stop while Redis is away waits for exactly those.
+ *
+ * Why: BullMQ's close waits for its blocking connection to end, which ioredis never ends between
+ * two reconnects, so a close during an outage hung until the shutdown deadline. Closing with
+ * `force` does not hang, but drops the results still to be recorded: a delivery made would be left
+ * active, and made again once its lock expired. So: stop taking jobs, wait until what was taken is
+ * recorded (Redis is back) or the process's deadline passes, then close with `force`.
+ */
+export class UnrecordedJobs {
+  readonly #ids = new Set<string>();
+
+  /** The processor, noting each job it takes. */
+  track<Data, Result>(
+    processor: (job: Job<Data, Result>, token?: string) => Promise<Result>,
+  ): (job: Job<Data, Result>, token?: string) => Promise<Result> {
+    return async (job, token) => {
+      this.#ids.add(job.id as string);
+      try {
+        return await processor(job, token);
+      } catch (error) {
+        // Put back to wait out a hold: the processor recorded that itself (moveToDelayed).
+        if (error instanceof DelayedError) this.#ids.delete(job.id as string);
+        throw error;
+      }
+    };
+  }
+
+  /** Forgets what `worker` recorded: BullMQ says so once a result is in Redis. */
+  watch(worker: Worker): void {
+    worker.on('completed', (job) => this.#ids.delete(job.id as string));
+    worker.on('failed', (job) => {
+      if (job) this.#ids.delete(job.id as string);
+    });
+  }
+
+  /** A job whose lock expired first: its result will never be recorded here (it goes again). */
+  forget(jobId: string): void {
+    this.#ids.delete(jobId);
+  }
+
+  get size(): number {
+    return this.#ids.size;
+  }
+}
+
+/**
+ * Closes `worker`: at once when Redis is up (BullMQ waits for the jobs in flight); while it is away,
+ * once the jobs taken are recorded (see {@link UnrecordedJobs}). The process's shutdown deadline
+ * bounds the wait either way.
+ */
+export async function closeWorker(
+  worker: Worker,
+  unrecorded: UnrecordedJobs,
+  redisUp: boolean,
+): Promise<void> {
+  if (redisUp) return worker.close();
+  // Stops taking jobs; touches no connection.
+  await worker.pause(true);
+  while (unrecorded.size > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+  await worker.close(true);
+}
