@@ -5,7 +5,7 @@ import { formatLedger, readLedger } from '../../src/ops/ledger.ts';
 import { recordJobCleaned, recordStateCleaned } from '../../src/queue/cleaned.ts';
 import { destinationQueueName } from '../../src/queue/names.ts';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.ts';
-import { runScript, writeTempConfig } from '../helpers/process.ts';
+import { runScript, spawnEntry, writeTempConfig } from '../helpers/process.ts';
 import { REDIS_URL, waitFor } from '../helpers/redis-server.ts';
 import { loadSample } from '../helpers/samples.ts';
 import { Sink } from '../helpers/sink.ts';
@@ -144,6 +144,17 @@ describe('npm run ledger -- --strict', () => {
       expect(strict.output.split('\n').at(-1)).toBe(
         'strict: 1 dead delivery (crm 1): npm run replay -- --destination crm sends them again',
       );
+      // With --json, what stdout holds is the JSON alone.
+      const json = spawnEntry('scripts/ledger.ts', { FORWARDER_CONFIG: config, LOG_LEVEL: 'silent' }, [
+        '--json',
+        '--strict',
+      ]);
+      let stdout = '';
+      json.child.stdout?.on('data', (chunk) => {
+        stdout += chunk;
+      });
+      expect(await json.exited).toBe(1);
+      expect(JSON.parse(stdout)).toMatchObject({ balanced: true, destinations: [{ name: 'crm', dead: 1 }] });
       // Sent again and delivered: 0 again.
       crm.respond = () => ({ status: 200 });
       const [dead] = await p.queue('crm').getFailed();
