@@ -9,15 +9,24 @@ export function maskNumber(value: string): string {
   return `••••${digits.slice(-4)}`;
 }
 
+/** A UUID, such as TeleCMI's call ids: its digits are no phone number, even a group of 8. */
+const UUID = '[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}';
+/** A group of digits, maybe in brackets (`(917)`). */
+const GROUP = String.raw`(?:\(\d+\)|\d+)`;
+/** Between groups: a space, a hyphen, or as a query string writes a space (`%20`, `+`). */
+const SEPARATOR = String.raw`(?:[ -]|%20|\+|(?<=\)))`;
+
 /**
- * A candidate phone number in an error message that quotes a payload or a database row: digits in
- * groups separated by one space, hyphen or dot, a group maybe in brackets (`(917) 555-0123`),
- * after an optional `+` (or `%2B`, as in a query string). Not part of a longer word or id: the
- * digits of hex ids, UUIDs (`33079756-faed-…`) and `job-1234567` are left alone.
+ * A candidate phone number in an error message that quotes a payload, a URL or a database row:
+ * digits in groups (`+91 98765 43210`, `+91-98765-43210`, `(020) 7946 0958`), after an optional `+`
+ * (or `%2B`, URL-encoded). Not part of a longer word or id (`a1234567b`, `job-1234567`), nor the
+ * whole part of a decimal (`12345678.50`). A UUID is matched whole, to be left alone.
  * {@link looksLikeNumber} decides.
  */
-const DIGITS_IN_TEXT =
-  /(?<![\w+%]|\w[-.])(?:\+|%2B)?(?:\(\d+\)|\d+)(?:(?:[ .-]|(?<=\)))(?:\(\d+\)|\d+))*(?!\w|[-.]\w)/g;
+const DIGITS_IN_TEXT = new RegExp(
+  String.raw`(?<![\w+%]|\w[-.])(?:(${UUID})|(?:\+|%2[bB])?${GROUP}(?:${SEPARATOR}${GROUP})*)(?!\w|\.\d)`,
+  'g',
+);
 
 /** A date (`2026-12-06`, maybe with the time after it) or an IPv4 address: not a phone number. */
 const DATE_OR_ADDRESS = /^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}(?!\d)|\d{1,3}(?:\.\d{1,3}){3}$)/;
@@ -25,27 +34,30 @@ const DATE_OR_ADDRESS = /^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}(?!\d)|\d{1,3}(?:\.\d{
 /**
  * A run of 7 or more digits, or one written in groups as people write numbers (`+91 98765 43210`,
  * `0800 123 4567`, `+1 (917) 555-0123`: groups of 2 or more digits, but a country code, 9 or more in
- * all, or 7 after a `+`). Other numbers side by side (`500 1024`) are not one.
+ * all, or 7 after a `+`). Other numbers side by side (`500 1024`) are not one. `text` is written
+ * with plain spaces and `+`.
  */
-function looksLikeNumber(match: string): boolean {
-  const plus = /^(?:\+|%2B)/.exec(match)?.[0];
-  const number = plus ? match.slice(plus.length) : match;
+function looksLikeNumber(text: string): boolean {
+  const plus = text.startsWith('+');
+  const number = plus ? text.slice(1) : text;
   if (DATE_OR_ADDRESS.test(number)) return false;
   const groups = number.split(/\D+/).filter(Boolean);
   const digits = groups.join('').length;
   if (groups.length === 1) return digits >= 7;
   return (
-    groups.slice(plus ? 1 : 0).every((group) => group.length >= 2) &&
-    (digits >= 9 || (plus !== undefined && digits >= 7))
+    groups.slice(plus ? 1 : 0).every((group) => group.length >= 2) && (digits >= 9 || (plus && digits >= 7))
   );
 }
 
 /** The text with every phone number in it masked as {@link maskNumber} does. */
 export function maskNumbersInText(text: string): string {
-  return text.replace(DIGITS_IN_TEXT, (match) => {
-    if (looksLikeNumber(match)) return maskNumber(match);
+  return text.replace(DIGITS_IN_TEXT, (match, uuid: string | undefined) => {
+    if (uuid !== undefined) return match;
+    // As a query string writes it: `%2B` is `+`, and `%20` or `+` between groups a space.
+    const plain = match.replace(/^%2b/i, '+').replace(/(?!^)\+|%20/g, ' ');
+    if (looksLikeNumber(plain)) return maskNumber(plain);
     // Numbers side by side, one of which may be a phone number on its own.
-    return match.includes(' ')
+    return plain.includes(' ') && plain === match
       ? match
           .split(' ')
           .map((part) => maskNumbersInText(part))
