@@ -12,14 +12,8 @@ import {
 } from '../ops/metrics.ts';
 import { HOLD_ONLY_LIMITER, holdQueue } from '../queue/hold.ts';
 import { destinationQueueName } from '../queue/names.ts';
-import {
-  isConnectionError,
-  lostLocks,
-  watchConnection,
-  workerConnection,
-  workerRecoveryOptions,
-} from '../queue/redis.ts';
-import { closeWorker, UnrecordedJobs } from '../queue/worker-shutdown.ts';
+import { watchConnection, workerConnection, workerRecoveryOptions } from '../queue/redis.ts';
+import { closeWorker, logWorkerEvents, UnrecordedJobs } from '../queue/worker-lifecycle.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { maskNumbersInError } from '../telecmi/mask.ts';
 import { attemptsOf, BACKOFF_TYPE, retryDelayMs } from './retry.ts';
@@ -218,24 +212,13 @@ export function startDeliveryWorker(
       },
     },
   );
-  unrecorded.watch(worker);
-  const lostLock = lostLocks();
-  worker.on('error', (error) => {
-    const lost = lostLock(error);
-    if (lost) {
-      unrecorded.forget(lost.jobId);
-      if (lost.first)
-        log.warn(
-          { jobId: lost.jobId },
-          "a delivery's lock expired before its result was recorded (Redis away, or this process stalled, for longer than the lock); it goes again, with the same webhook-id",
-        );
-    } else if (redis.up && !isConnectionError(error))
-      log.warn({ error: error.message }, 'delivery worker error');
+  logWorkerEvents(worker, unrecorded, redis, log, {
+    lostLock:
+      "a delivery's lock expired before its result was recorded (Redis away, or this process stalled, for longer than the lock); it goes again, with the same webhook-id",
+    error: 'delivery worker error',
+    // A worker that died, or lost Redis for longer than the lock, left this delivery in flight.
+    stalled: 'delivery taken back from a worker that stopped or lost its lock; it goes again',
   });
-  // A worker that died, or lost Redis for longer than the lock, left this delivery in flight.
-  worker.on('stalled', (jobId) =>
-    log.warn({ jobId }, 'delivery taken back from a worker that stopped or lost its lock; it goes again'),
-  );
   const unwatch = watchQueues([queue]);
 
   return {

@@ -8,14 +8,8 @@ import { deliveryCounts } from '../queue/delivery-counts.ts';
 import { eventOf, type IngestJobData, type IngestJobResult, notificationsOf } from '../queue/ingest.ts';
 import { JobWriteConnection } from '../queue/job-writes.ts';
 import { destinationQueueName, destinationsLeftBehind, INGEST_QUEUE, seenKey } from '../queue/names.ts';
-import {
-  isConnectionError,
-  lostLocks,
-  watchConnection,
-  workerConnection,
-  workerRecoveryOptions,
-} from '../queue/redis.ts';
-import { closeWorker, UnrecordedJobs } from '../queue/worker-shutdown.ts';
+import { watchConnection, workerConnection, workerRecoveryOptions } from '../queue/redis.ts';
+import { closeWorker, logWorkerEvents, UnrecordedJobs } from '../queue/worker-lifecycle.ts';
 import type { CallEvent } from '../telecmi/index.ts';
 import { deliveryJobOf, type Route, routeOf } from './route.ts';
 
@@ -116,26 +110,12 @@ export function startFanout(config: ForwarderConfig, logger: Logger): RunningFan
       ...workerRecoveryOptions(config.workers.stalledIntervalMs),
     },
   );
-  unrecorded.watch(worker);
-  const lostLock = lostLocks();
-  worker.on('error', (error) => {
-    const lost = lostLock(error);
-    if (lost) {
-      unrecorded.forget(lost.jobId);
-      if (lost.first)
-        logger.warn(
-          { jobId: lost.jobId },
-          "a fan-out job's lock expired before it was done (Redis away, or this process stalled, for longer than the lock); it is routed again, and its delivery ids keep a second copy out",
-        );
-    } else if (redis.up && !isConnectionError(error))
-      logger.warn({ error: error.message }, 'fan-out worker error');
+  logWorkerEvents(worker, unrecorded, redis, logger, {
+    lostLock:
+      "a fan-out job's lock expired before it was done (Redis away, or this process stalled, for longer than the lock); it is routed again, and its delivery ids keep a second copy out",
+    error: 'fan-out worker error',
+    stalled: 'notifications taken back from a fan-out that stopped or lost its lock; routed again',
   });
-  worker.on('stalled', (jobId) =>
-    logger.warn(
-      { jobId },
-      'notifications taken back from a fan-out that stopped or lost its lock; routed again',
-    ),
-  );
   // Not awaited: a check for the operator, which must not hold up the start.
   void warnOfLeftBehindDeliveries(config, connection, logger).catch(() => {});
   const unwatch = watchQueues([ingest, ...routes.map((route) => route.queue)]);

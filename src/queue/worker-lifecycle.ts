@@ -1,4 +1,6 @@
 import { DelayedError, type Job, type Worker } from 'bullmq';
+import type { Logger } from '../ops/logger.ts';
+import { isConnectionError, lostLocks } from './redis.ts';
 
 /**
  * The jobs a worker has taken whose result is not yet recorded in Redis, so that a worker told to
@@ -62,4 +64,37 @@ export async function closeWorker(
   await worker.pause(true);
   while (unrecorded.size > 0) await new Promise((resolve) => setTimeout(resolve, 100));
   await worker.close(true);
+}
+
+/** What a worker says of its own events, in the words of its jobs. */
+export interface WorkerMessages {
+  /** A job's lock expired before its result was recorded. */
+  lostLock: string;
+  /** Any other error of the worker's (not Redis out of reach, which its connection tells once). */
+  error: string;
+  /** A job taken back from a worker that stopped or lost its lock. */
+  stalled: string;
+}
+
+/**
+ * Logs a worker's events: a lost lock once per job (and forgets that job: its result will never be
+ * recorded here), its errors but a lost Redis, and the jobs it takes back.
+ */
+export function logWorkerEvents(
+  worker: Worker,
+  unrecorded: UnrecordedJobs,
+  redis: { readonly up: boolean },
+  logger: Logger,
+  messages: WorkerMessages,
+): void {
+  unrecorded.watch(worker);
+  const lostLock = lostLocks();
+  worker.on('error', (error) => {
+    const lost = lostLock(error);
+    if (lost) {
+      unrecorded.forget(lost.jobId);
+      if (lost.first) logger.warn({ jobId: lost.jobId }, messages.lostLock);
+    } else if (redis.up && !isConnectionError(error)) logger.warn({ error: error.message }, messages.error);
+  });
+  worker.on('stalled', (jobId) => logger.warn({ jobId }, messages.stalled));
 }
