@@ -186,18 +186,24 @@ describe('delivery and queue metrics', () => {
   });
 });
 
+/** A queue under a prefix of its own, watched for the metrics, removed after the test. */
+function watchedQueue(name: string): { queue: Queue; prefix: string } {
+  const prefix = uniquePrefix('metrics');
+  const connection = new Redis(REDIS_URL);
+  const queue = new Queue(name, { connection, prefix });
+  const unwatch = watchQueues([queue]);
+  cleanups.push(async () => {
+    unwatch();
+    await queue.close();
+    connection.disconnect();
+    await deletePrefix(REDIS_URL, prefix);
+  });
+  return { queue, prefix };
+}
+
 describe('hold metric', () => {
   it('the oldest-waiting age is the longest wait of the jobs next in line, not only the next one; a paused queue says so', async () => {
-    const prefix = uniquePrefix('metrics');
-    const connection = new Redis(REDIS_URL);
-    const queue = new Queue('deliver.lined', { connection, prefix });
-    const unwatch = watchQueues([queue]);
-    cleanups.push(async () => {
-      unwatch();
-      await queue.close();
-      connection.disconnect();
-      await deletePrefix(REDIS_URL, prefix);
-    });
+    const { queue } = watchedQueue('deliver.lined');
     await queue.add('cdr', { n: 1 });
     expect(await registry.metrics()).toContain('cdrf_queue_paused{queue="deliver.lined"} 0');
     await new Promise((resolve) => setTimeout(resolve, 1_100));
@@ -212,16 +218,7 @@ describe('hold metric', () => {
   });
 
   it('the oldest-waiting age leaves out a retry, whose backoff is no wait for a worker, not the jobs behind it', async () => {
-    const prefix = uniquePrefix('metrics');
-    const connection = new Redis(REDIS_URL);
-    const queue = new Queue('deliver.retried', { connection, prefix });
-    const unwatch = watchQueues([queue]);
-    cleanups.push(async () => {
-      unwatch();
-      await queue.close();
-      connection.disconnect();
-      await deletePrefix(REDIS_URL, prefix);
-    });
+    const { queue, prefix } = watchedQueue('deliver.retried');
     // A delivery fails once and waits out its backoff.
     const retried = await queue.add(
       'cdr',
