@@ -21,6 +21,7 @@ import { formatPath, interpolateTree, type PathSegment } from '../src/config/int
 import { destinationTypeOf } from '../src/destinations/registry.ts';
 import { exitOnHelp } from '../src/ops/main.ts';
 import { HARMLESS_QUERY, redactUrl as redactedUrl } from '../src/ops/redact.ts';
+import { fail } from './cli.ts';
 
 const USAGE =
   'usage: npm run config:check [-- FILE]   (default: $FORWARDER_CONFIG, else config/forwarder.yaml)';
@@ -34,8 +35,7 @@ function fileArgument(): string | undefined {
     if (positionals.length > 1) throw new Error(`one file at most; got ${positionals.length}`);
     return positionals[0];
   } catch (error) {
-    process.stderr.write(`config:check: ${(error as Error).message}\n${USAGE}\n`);
-    process.exit(2);
+    return fail('config:check', `${(error as Error).message}\n${USAGE}`);
   }
 }
 

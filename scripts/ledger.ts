@@ -34,11 +34,12 @@ connection.disconnect();
 // A dead delivery is accounted for, so the books balance; a check run by cron wants to hear of it.
 const dead = ledger.destinations.filter((destination) => destination.dead > 0);
 const deadCount = dead.reduce((sum, destination) => sum + destination.dead, 0);
+const strictFails = values.strict && deadCount > 0;
 // On stderr: with --json, stdout holds the JSON alone.
-if (values.strict && deadCount > 0) {
+if (strictFails) {
   console.error(
     `strict: ${counted(deadCount, 'dead delivery', 'dead deliveries')} (${dead.map((d) => `${d.name} ${d.dead}`).join(', ')}): ` +
       `${dead.map((d) => `npm run replay -- --destination ${d.name}`).join('; ')} sends them again`,
   );
 }
-process.exit(ledger.balanced && !(values.strict && deadCount > 0) ? 0 : 1);
+process.exit(ledger.balanced && !strictFails ? 0 : 1);

@@ -20,10 +20,5 @@ await runMain<Set<string>>(
     services.push(startWorkers(config, logger, roles));
     return services;
   },
-  (config) => selectRoles(flags().only, config),
+  (config) => selectRoles(readFlags(USAGE, { only: { type: 'string' } }).only, config),
 );
-
-/** `--only`; an unknown or malformed flag is a usage mistake (one line, exit 2). */
-function flags(): { only?: string } {
-  return readFlags(USAGE, { only: { type: 'string' } });
-}

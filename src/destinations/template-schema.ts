@@ -1,11 +1,6 @@
 import * as v from 'valibot';
 import { placeholderProblems } from './template.ts';
 
-/**
- * `{{raw.some_field}}` reaches into the fields as received. A string that is exactly one placeholder
- * keeps the field's type (a number stays a number); placeholders inside longer text are replaced by
- * the field's text; a missing field gives null / empty text.
- */
 /** Every `{{field}}` in the value names a field of the call event. */
 export function knownPlaceholders<T>() {
   return v.rawCheck<T>(({ dataset, addIssue }) => {
@@ -14,6 +9,11 @@ export function knownPlaceholders<T>() {
   });
 }
 
+/**
+ * `{{raw.some_field}}` reaches into the fields as received. A string that is exactly one placeholder
+ * keeps the field's type (a number stays a number); placeholders inside longer text are replaced by
+ * the field's text; a missing field gives null / empty text.
+ */
 export const Template = v.pipe(
   v.unknown(),
   v.check(

@@ -1,6 +1,5 @@
 import { DelayedError, type Job, type Worker } from 'bullmq';
 import type { Logger } from '../ops/logger.ts';
-import { isConnectionError, lostLocks } from './redis.ts';
 
 /**
  * The jobs a worker has taken whose result is not yet recorded in Redis, so that a worker told to
@@ -12,6 +11,50 @@ import { isConnectionError, lostLocks } from './redis.ts';
  * active, and made again once its lock expired. So: stop taking jobs, wait until what was taken is
  * recorded (Redis is back) or the process's deadline passes, then close with `force`.
  */
+/** The socket errors of a Redis that cannot be reached, as ioredis passes them on. */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/**
+ * Whether a worker's error is Redis being out of reach. A BullMQ worker blocks on a connection of
+ * its own, which may notice the loss before the watched one does: that is the same loss, which
+ * the watch on its connection (`watchConnection`) reports once, not a worker error.
+ */
+export function isConnectionError(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return (
+    (code !== undefined && CONNECTION_ERROR_CODES.has(code)) || error.message === 'Connection is closed.'
+  );
+}
+
+/**
+ * For a worker's errors: the id of a job whose lock the worker found gone when it came to record
+ * the job's result, since the lock expired first (Redis was away, or the process stalled, for
+ * longer than the lock). The job is not lost: it is taken up again like the job of a worker that
+ * died. `first`: BullMQ reports it for the result, then again for the failure it makes of that.
+ */
+function lostLocks(): (error: Error) => { jobId: string; first: boolean } | undefined {
+  const told = new Set<string>();
+  return (error) => {
+    const jobId = /^Missing lock for job (\S+)\./.exec(error.message)?.[1];
+    if (jobId === undefined) return undefined;
+    const first = !told.has(jobId);
+    told.add(jobId);
+    // The last thousand are enough to tell a repeat; the set does not grow for ever.
+    if (told.size > 1000) told.delete(told.values().next().value as string);
+    return { jobId, first };
+  };
+}
+
 export class UnrecordedJobs {
   readonly #ids = new Set<string>();
 

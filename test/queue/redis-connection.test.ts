@@ -1,6 +1,7 @@
 import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isConnectionError, workerConnection } from '../../src/queue/redis.ts';
+import { workerConnection } from '../../src/queue/redis.ts';
+import { isConnectionError } from '../../src/queue/worker-lifecycle.ts';
 import { OwnRedis, waitFor } from '../helpers/redis-server.ts';
 
 describe('a worker error that is Redis out of reach', () => {

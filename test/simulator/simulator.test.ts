@@ -146,20 +146,12 @@ describe('simulate against the real receiver', () => {
       expect(refused.ok).toBe(false);
 
       // The command takes it from WEBHOOK_TOKEN, so that it shows neither on screen nor in `ps`.
-      const fromEnv = spawnEntry('scripts/simulate.ts', { WEBHOOK_TOKEN: token }, [
-        '--url',
-        url,
-        '--calls',
-        '2',
-      ]);
+      const command = (webhookToken: string) =>
+        spawnEntry('scripts/simulate.ts', { WEBHOOK_TOKEN: webhookToken }, ['--url', url, '--calls', '2']);
+      const fromEnv = command(token);
       expect(await fromEnv.exited).toBe(0);
       expect(fromEnv.output()).toContain('ok: every notification was answered 2xx');
-      const without = spawnEntry('scripts/simulate.ts', { WEBHOOK_TOKEN: '' }, [
-        '--url',
-        url,
-        '--calls',
-        '2',
-      ]);
+      const without = command('');
       expect(await without.exited).toBe(1);
       expect(without.output()).toContain('(give the token in WEBHOOK_TOKEN, or with --token)');
     } finally {
